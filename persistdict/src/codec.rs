@@ -1,0 +1,233 @@
+//! How keys and values become bytes.
+//!
+//! A [`Codec`] turns any `Serialize` type into bytes and back. [`Postcard`] is the default for
+//! keys and values; [`Json`] and [`Bincode`] are available behind the `json` and `bincode`
+//! features. A codec can wrap another one to compress or encrypt what it produces: see
+//! `examples/compressed.rs` and `examples/encrypted.rs`.
+//!
+//! A dict stores the [`name`](Codec::name) of its codecs when it is created and refuses to open
+//! with codecs of another name, so give a wrapping codec a name that includes the inner one's
+//! (for example `"zstd+postcard"`).
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::BoxError;
+
+/// A serde format (optionally with a byte transform such as compression) used to store keys
+/// or values.
+///
+/// # Contract
+///
+/// - `decode(encode(v)) == v` for every value the codec accepts.
+/// - A key codec must be deterministic: equal keys give equal bytes. Borrowed lookups rely on
+///   it too: `get("a")` on a `PersistDict<String, _>` works because `str` and `String` encode
+///   alike in every serde format, just as `HashMap` relies on `Borrow` types hashing alike.
+/// - `decode` must reject bytes it did not produce with an error, never panic.
+///
+/// # Examples
+///
+/// A codec that stores values as JSON text, to keep them readable with other tools:
+///
+/// ```
+/// use std::borrow::Cow;
+/// use persistdict::{BoxError, Codec};
+///
+/// struct Text;
+///
+/// impl Codec for Text {
+///     fn name(&self) -> Cow<'static, str> {
+///         "text-json".into()
+///     }
+///     fn encode_into<T: serde::Serialize + ?Sized>(
+///         &self,
+///         value: &T,
+///         out: &mut Vec<u8>,
+///     ) -> Result<(), BoxError> {
+///         Ok(serde_json::to_writer(out, value)?)
+///     }
+///     fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+///         Ok(serde_json::from_slice(bytes)?)
+///     }
+/// }
+/// ```
+pub trait Codec: Send + Sync + 'static {
+    /// The codec's name, stored in the dict at creation and checked at every open.
+    fn name(&self) -> Cow<'static, str>;
+
+    /// Appends the encoding of `value` to `out`.
+    ///
+    /// # Errors
+    ///
+    /// When the value can't be represented in this format.
+    fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BoxError>;
+
+    /// Decodes a value from exactly `bytes`.
+    ///
+    /// # Errors
+    ///
+    /// When `bytes` is not an encoding of a `T` (trailing bytes included).
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError>;
+
+    /// The encoding of `value` in a new buffer.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode_into`](Codec::encode_into).
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, BoxError> {
+        let mut out = Vec::new();
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// The default codec: [postcard](https://docs.rs/postcard), a compact, stable binary format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postcard;
+
+impl Codec for Postcard {
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed("postcard")
+    }
+
+    fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BoxError> {
+        let buf = std::mem::take(out);
+        *out = postcard::to_extend(value, buf)?;
+        Ok(())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        let (value, rest) = postcard::take_from_bytes(bytes)?;
+        if rest.is_empty() {
+            Ok(value)
+        } else {
+            Err(format!("{} trailing bytes after the value", rest.len()).into())
+        }
+    }
+}
+
+/// JSON ([serde_json](https://docs.rs/serde_json)): larger and slower than postcard, but
+/// readable by any tool.
+#[cfg(feature = "json")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json;
+
+#[cfg(feature = "json")]
+impl Codec for Json {
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed("json")
+    }
+
+    fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BoxError> {
+        Ok(serde_json::to_writer(out, value)?)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+/// [bincode 2](https://docs.rs/bincode) with its standard configuration.
+///
+/// bincode is no longer maintained (its 3.0 release is an empty tombstone and RUSTSEC-2025-0141
+/// covers 1.x and 2.x); this codec exists to read and write data that already uses it. Prefer
+/// [`Postcard`] for new dicts.
+#[cfg(feature = "bincode")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bincode;
+
+#[cfg(feature = "bincode")]
+impl Codec for Bincode {
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed("bincode2")
+    }
+
+    fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BoxError> {
+        bincode::serde::encode_into_std_write(value, out, bincode::config::standard())?;
+        Ok(())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
+        if read == bytes.len() {
+            Ok(value)
+        } else {
+            Err(format!("{} trailing bytes after the value", bytes.len() - read).into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<C: Codec>(codec: &C) {
+        let value = (42_u32, String::from("héllo"), vec![1.5_f32, -2.0]);
+        let bytes = codec.encode(&value).unwrap();
+        let back: (u32, String, Vec<f32>) = codec.decode(&bytes).unwrap();
+        assert_eq!(back, value);
+        // A truncated encoding is an error, never a panic or a silent partial value.
+        assert!(
+            codec
+                .decode::<(u32, String, Vec<f32>)>(&bytes[..bytes.len() - 1])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn postcard_round_trips_and_rejects_truncation() {
+        round_trip(&Postcard);
+    }
+
+    #[test]
+    fn postcard_rejects_trailing_bytes() {
+        let mut bytes = Postcard.encode(&7_u8).unwrap();
+        bytes.push(0);
+        assert!(Postcard.decode::<u8>(&bytes).is_err());
+    }
+
+    #[test]
+    fn encode_into_appends_after_existing_bytes() {
+        let mut out = vec![9, 9];
+        Postcard.encode_into(&1_u8, &mut out).unwrap();
+        assert_eq!(out, [9, 9, 1]);
+    }
+
+    #[test]
+    fn str_and_string_encode_alike() {
+        assert_eq!(
+            Postcard.encode("ab").unwrap(),
+            Postcard.encode(&String::from("ab")).unwrap()
+        );
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_round_trips_and_rejects_truncation() {
+        round_trip(&Json);
+    }
+
+    #[cfg(feature = "bincode")]
+    #[test]
+    fn bincode_round_trips_and_rejects_truncation() {
+        round_trip(&Bincode);
+    }
+}

@@ -1,0 +1,542 @@
+//! One shared LMDB environment per directory per process, and every LMDB operation the dict
+//! performs.
+//!
+//! LMDB forbids opening one environment twice in a process (heed answers
+//! `EnvAlreadyOpened`), so a process-wide registry hands every handle on a directory the same
+//! [`Store`]; the environment closes when the last handle is dropped.
+//!
+//! Invariants:
+//! - Every transaction holds `resize` shared; changing the map size holds it exclusively, as
+//!   LMDB requires that no transaction of this process is active during `mdb_env_set_mapsize`.
+//! - A write transaction begins and commits on one OS thread (heed issue 339: a write txn
+//!   committed on another thread deadlocks the next one). Writes are closures, so `MapFull`
+//!   is handled by abort, grow, replay.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use heed::types::{Bytes, Str};
+use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, MdbError, WithoutTls};
+
+use crate::error::{Error, KeyBytes, Result};
+use crate::key::{Slot, digest_bytes};
+use crate::record::{self, Header, Record};
+
+/// The on-disk format this crate writes and reads (`docs/format.md`).
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// A read transaction (of either kind: write transactions can be read through too).
+pub(crate) type ReadTxn<'t> = heed::RoTxn<'t>;
+type Db = Database<'static, Bytes, Bytes>;
+
+/// How commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every commit is on disk when it returns (LMDB's default: fsync per commit).
+    #[default]
+    Immediate,
+    /// Commits are not synced; the OS writes them out, and [`flush`](crate::PersistDict::flush)
+    /// or the background worker syncs. A process crash loses nothing committed; a power loss
+    /// or OS crash can lose the last commits (and, on filesystems that reorder writes, LMDB
+    /// documents that the file can be damaged). For caches, ~35x faster per write.
+    Eventual,
+}
+
+/// Settings of the shared environment.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreOptions {
+    pub(crate) map_size: usize,
+    pub(crate) durability: Durability,
+    pub(crate) max_readers: u32,
+}
+
+/// The databases of a dict's environment.
+pub(crate) struct Store {
+    env: ManuallyDrop<Env<WithoutTls>>,
+    /// Records under raw keys.
+    entries: Db,
+    /// Buckets of records under digests of keys that can't be stored raw.
+    hashed: Db,
+    /// Insertion order: big-endian sequence number -> full encoded key.
+    order: Db,
+    /// Settings fixed at creation (format, key size limit, codec names) and flags.
+    info: Database<'static, Str, Bytes>,
+    resize: RwLock<()>,
+    path: PathBuf,
+    durability: Durability,
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Store>>>> = LazyLock::new(Mutex::default);
+
+thread_local! {
+    /// Stores on which this thread holds `resize` shared (so nested reads don't re-lock), and
+    /// whether it holds a write transaction there.
+    static HELD: RefCell<Vec<(usize, bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a store as used by this thread for the guard's lifetime.
+struct Held<'s> {
+    _lock: Option<std::sync::RwLockReadGuard<'s, ()>>,
+    id: usize,
+    pushed: bool,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.pushed {
+            HELD.with(|h| {
+                let mut h = h.borrow_mut();
+                if let Some(i) = h.iter().rposition(|(id, _)| *id == self.id) {
+                    h.remove(i);
+                }
+            });
+        }
+    }
+}
+
+impl Store {
+    /// The shared store of `path`, opened if no handle in this process has it open.
+    pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Arc<Store>> {
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.is_file() {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "the path is a regular file",
+            )));
+        }
+        std::fs::create_dir_all(path).map_err(io_err)?;
+        let canonical = path.canonicalize().map_err(io_err)?;
+        loop {
+            let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+            match registry.get(&canonical).map(Weak::upgrade) {
+                Some(Some(store)) => {
+                    if store.durability != options.durability {
+                        return Err(Error::InvalidOption {
+                            option: "durability",
+                            reason: format!(
+                                "{} is already open in this process with {:?} durability",
+                                canonical.display(),
+                                store.durability
+                            ),
+                        });
+                    }
+                    return Ok(store);
+                }
+                // The last handle is being dropped: wait until its environment is closed.
+                Some(None) => {
+                    drop(registry);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                None => {
+                    let store = Arc::new(Store::open_env(&canonical, options)?);
+                    registry.insert(canonical, Arc::downgrade(&store));
+                    return Ok(store);
+                }
+            }
+        }
+    }
+
+    fn open_env(path: &Path, options: &StoreOptions) -> Result<Store> {
+        let mut flags = EnvFlags::empty();
+        if options.durability == Durability::Eventual {
+            flags |= EnvFlags::NO_SYNC;
+        }
+        let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
+        env_options
+            .map_size(options.map_size)
+            .max_dbs(8)
+            .max_readers(options.max_readers);
+        // SAFETY: the flags are plain LMDB flags; NO_SYNC's durability trade-off is the
+        // documented meaning of `Durability::Eventual`.
+        unsafe { env_options.flags(flags) };
+        // SAFETY: LMDB's rules for a memory-mapped file: this registry opens each directory
+        // at most once per process, and we never use NO_LOCK, so LMDB's lock file keeps other
+        // processes coherent.
+        let env = unsafe { env_options.open(path) }.map_err(|source| Error::NotADict {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // Readers of processes that died keep their slot until cleared.
+        env.clear_stale_readers()?;
+        let wtxn = env.write_txn()?;
+        let (entries, hashed, order, info) = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?,
+                    opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?,
+                    opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?,
+                    opener.create_database::<Str, Bytes>(wtxn, Some("info"))?,
+                )))
+            })?
+            .unwrap_commit();
+        Ok(Store {
+            env: ManuallyDrop::new(env),
+            entries,
+            hashed,
+            order,
+            info,
+            resize: RwLock::default(),
+            path: path.to_path_buf(),
+            durability: options.durability,
+        })
+    }
+
+    /// The canonical directory of the store.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+
+    /// Takes `resize` shared unless this thread already holds it.
+    fn hold(&self, writing: bool) -> Result<Held<'_>> {
+        let id = self.id();
+        let state = HELD.with(|h| h.borrow().iter().rev().find(|(i, _)| *i == id).map(|x| x.1));
+        match state {
+            Some(true) if writing => Err(Error::NestedTransaction),
+            Some(_) if !writing => Ok(Held {
+                _lock: None,
+                id,
+                pushed: false,
+            }),
+            // A write nested in a read of this thread (only reachable from an iterator's
+            // callback) takes its own transaction; LMDB allows a read and a write per thread.
+            _ => {
+                let lock = self.resize.read().unwrap_or_else(PoisonError::into_inner);
+                HELD.with(|h| h.borrow_mut().push((id, writing)));
+                Ok(Held {
+                    _lock: Some(lock),
+                    id,
+                    pushed: true,
+                })
+            }
+        }
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTxn<'_>) -> Result<T>) -> Result<T> {
+        loop {
+            let held = self.hold(false)?;
+            match self.env.read_txn() {
+                Ok(txn) => return f(&txn),
+                // Only a thread that took the lock itself can wait for the exclusive one.
+                Err(heed::Error::Mdb(MdbError::MapResized)) if held.pushed => {
+                    drop(held);
+                    self.adopt_map_size()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction and commits it. `f` runs again from the start if the
+    /// map had to grow, so it must not have effects outside the transaction.
+    pub(crate) fn write<T>(&self, f: impl FnMut(&mut WriteTxn<'_>) -> Result<T>) -> Result<T> {
+        self.write_as(f)
+    }
+
+    /// [`write`](Self::write) for closures with their own error type.
+    pub(crate) fn write_as<T, E: From<Error>>(
+        &self,
+        mut f: impl FnMut(&mut WriteTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        loop {
+            let held = self.hold(true)?;
+            let txn = match self.env.write_txn() {
+                Ok(txn) => txn,
+                Err(heed::Error::Mdb(MdbError::MapResized)) => {
+                    drop(held);
+                    self.adopt_map_size()?;
+                    continue;
+                }
+                Err(e) => return Err(Error::from(e).into()),
+            };
+            let mut w = WriteTxn {
+                txn,
+                store: self,
+                map_full: false,
+            };
+            match f(&mut w) {
+                Ok(value) => match w.txn.commit() {
+                    Ok(()) => return Ok(value),
+                    Err(heed::Error::Mdb(MdbError::MapFull)) => {}
+                    Err(e) => return Err(Error::from(e).into()),
+                },
+                Err(e) if !w.map_full => return Err(e),
+                Err(_) => drop(w),
+            }
+            drop(held);
+            self.grow_map()?;
+        }
+    }
+
+    /// Doubles the map.
+    fn grow_map(&self) -> Result<()> {
+        let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
+        let current = self.env.info().map_size;
+        let new_size = current
+            .checked_mul(2)
+            .ok_or(Error::Storage(heed::Error::Mdb(MdbError::MapFull)))?;
+        tracing::debug!(path = %self.path.display(), new_size, "growing the map");
+        // SAFETY: every transaction of this process holds `resize` shared, and we hold it
+        // exclusively, so none is active.
+        unsafe { self.env.resize(new_size) }?;
+        Ok(())
+    }
+
+    /// Adopts the map size another process set.
+    fn adopt_map_size(&self) -> Result<()> {
+        let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: as in `grow_map`. Size 0 makes LMDB adopt the size recorded in the file.
+        unsafe { self.env.resize(0) }?;
+        Ok(())
+    }
+
+    /// Syncs the data file to disk.
+    pub(crate) fn sync(&self) -> Result<()> {
+        Ok(self.env.force_sync()?)
+    }
+
+    // ---- settings ----------------------------------------------------------------------
+
+    /// Reads a setting.
+    pub(crate) fn info_get(&self, txn: &ReadTxn<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.info.get(txn, name)?.map(<[u8]>::to_vec))
+    }
+
+    // ---- records -----------------------------------------------------------------------
+
+    /// The record of `key`, if there is one.
+    pub(crate) fn get<'t>(
+        &self,
+        txn: &'t ReadTxn<'_>,
+        key: &[u8],
+        limit: usize,
+    ) -> Result<Option<Record<'t>>> {
+        match Slot::of(key, limit) {
+            Slot::Raw(k) => match self.entries.get(txn, k)? {
+                None => Ok(None),
+                Some(bytes) => record::decode(bytes)
+                    .map(Some)
+                    .map_err(|reason| corrupt(key, reason)),
+            },
+            Slot::Hashed { digest, len } => {
+                let Some(bucket) = self.hashed.get(txn, digest_bytes(&digest, len))? else {
+                    return Ok(None);
+                };
+                for item in record::bucket_records(bucket) {
+                    let (_, rec) = item.map_err(|reason| corrupt(key, reason))?;
+                    if rec.key == key {
+                        return Ok(Some(rec));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self, txn: &ReadTxn<'_>) -> Result<u64> {
+        Ok(self.order.len(txn)?)
+    }
+
+    /// Up to `n` entries in insertion order after sequence number `after`, as
+    /// `(seq, encoded key)`.
+    pub(crate) fn order_chunk(
+        &self,
+        txn: &ReadTxn<'_>,
+        after: Option<u64>,
+        n: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let start = after.map(u64::to_be_bytes);
+        let lower = match &start {
+            Some(s) => Bound::Excluded(&s[..]),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::with_capacity(n.min(1024));
+        for item in self.order.range(txn, &(lower, Bound::Unbounded))?.take(n) {
+            let (seq, key) = item?;
+            let seq =
+                <[u8; 8]>::try_from(seq).map_err(|_| corrupt(seq, "order key is not 8 bytes"))?;
+            out.push((u64::from_be_bytes(seq), key.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: `env` is not used after this point; the other fields hold no reference to it.
+        let env = unsafe { ManuallyDrop::take(&mut self.env) };
+        // Close the environment before freeing the registry slot, so that an opener waiting
+        // on the slot (see `Store::open`) never meets heed's `EnvAlreadyOpened`. No other
+        // clone of `env` exists, so dropping it here closes it.
+        env.prepare_for_closing().wait();
+        let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        // While a dead entry is present no new store is registered at this path, so a dead
+        // entry at our path is ours.
+        if registry
+            .get(&self.path)
+            .is_some_and(|w| w.strong_count() == 0)
+        {
+            registry.remove(&self.path);
+        }
+    }
+}
+
+/// A corrupt-record error for the record stored under `key`.
+pub(crate) fn corrupt(key: &[u8], reason: &'static str) -> Error {
+    Error::Corrupt {
+        key: KeyBytes(key.to_vec()),
+        reason,
+    }
+}
+
+/// An open write transaction on a store.
+pub(crate) struct WriteTxn<'s> {
+    txn: heed::RwTxn<'s>,
+    store: &'s Store,
+    /// Set when an operation hit `MapFull`: the transaction is then replayed in a larger map
+    /// whatever error the caller's closure turned it into.
+    map_full: bool,
+}
+
+impl WriteTxn<'_> {
+    /// Reads through the write transaction.
+    pub(crate) fn as_read(&self) -> &ReadTxn<'_> {
+        &self.txn
+    }
+
+    fn check<T>(&mut self, result: heed::Result<T>) -> Result<T> {
+        if let Err(heed::Error::Mdb(MdbError::MapFull)) = result {
+            self.map_full = true;
+        }
+        Ok(result?)
+    }
+
+    /// Stores `value` (already encoded) under `key`; returns whether the key was new.
+    /// An existing entry keeps its place in insertion order and its creation time.
+    pub(crate) fn put(&mut self, key: &[u8], value: &[u8], limit: usize, now: u64) -> Result<bool> {
+        let store = self.store;
+        let existing = store.get(&self.txn, key, limit)?.map(|r| r.header);
+        let header = if let Some(h) = existing {
+            Header { accessed: now, ..h }
+        } else {
+            let seq = self.next_seq()?;
+            let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), key);
+            self.check(r)?;
+            Header {
+                seq,
+                created: now,
+                accessed: now,
+            }
+        };
+        match Slot::of(key, limit) {
+            Slot::Raw(k) => {
+                let mut rec = Vec::new();
+                record::encode_into(&mut rec, &header, b"", value);
+                let r = store.entries.put(&mut self.txn, k, &rec);
+                self.check(r)?;
+            }
+            Slot::Hashed { digest, len } => {
+                let slot = digest_bytes(&digest, len);
+                let mut rec = Vec::new();
+                record::encode_into(&mut rec, &header, key, value);
+                let mut bucket = self.bucket_without(slot, key)?;
+                record::push_framed(&mut bucket, &rec);
+                let r = store.hashed.put(&mut self.txn, slot, &bucket);
+                self.check(r)?;
+            }
+        }
+        Ok(existing.is_none())
+    }
+
+    /// The bucket under `slot` minus the record of `key`, re-framed.
+    fn bucket_without(&self, slot: &[u8], key: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        if let Some(bucket) = self.store.hashed.get(&self.txn, slot)? {
+            for item in record::bucket_records(bucket) {
+                let (range, rec) = item.map_err(|reason| corrupt(key, reason))?;
+                if rec.key != key {
+                    record::push_framed(&mut out, &bucket[range]);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn next_seq(&self) -> Result<u64> {
+        Ok(match self.store.order.last(&self.txn)? {
+            None => 0,
+            Some((seq, _)) => {
+                let seq = <[u8; 8]>::try_from(seq)
+                    .map_err(|_| corrupt(seq, "order key is not 8 bytes"))?;
+                u64::from_be_bytes(seq) + 1
+            }
+        })
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub(crate) fn delete(&mut self, key: &[u8], limit: usize) -> Result<bool> {
+        let store = self.store;
+        let Some(header) = store.get(&self.txn, key, limit)?.map(|r| r.header) else {
+            return Ok(false);
+        };
+        let r = store.order.delete(&mut self.txn, &header.seq.to_be_bytes());
+        self.check(r)?;
+        match Slot::of(key, limit) {
+            Slot::Raw(k) => {
+                let r = store.entries.delete(&mut self.txn, k);
+                self.check(r)?;
+            }
+            Slot::Hashed { digest, len } => {
+                let slot = digest_bytes(&digest, len);
+                let bucket = self.bucket_without(slot, key)?;
+                let r = if bucket.is_empty() {
+                    store.hashed.delete(&mut self.txn, slot).map(drop)
+                } else {
+                    store.hashed.put(&mut self.txn, slot, &bucket)
+                };
+                self.check(r)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes every entry.
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        let store = self.store;
+        for db in [store.entries, store.hashed, store.order] {
+            let r = db.clear(&mut self.txn);
+            self.check(r)?;
+        }
+        Ok(())
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> Result<u64> {
+        self.store.len(&self.txn)
+    }
+
+    /// Writes a setting.
+    pub(crate) fn info_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        let r = self.store.info.put(&mut self.txn, name, value);
+        self.check(r)
+    }
+
+    /// Reads a setting.
+    pub(crate) fn info_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.store.info_get(&self.txn, name)
+    }
+}

@@ -1,0 +1,197 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A boxed error from a codec (serde format, compression, encryption, ...).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a [`PersistDict`](crate::PersistDict).
+///
+/// Each variant names what the caller can act on. `Display` is one lowercase sentence; the
+/// underlying cause, where there is one, is reachable through
+/// [`source()`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A stored value could not be decoded as the dict's value type (for example because the
+    /// type changed since it was written). Nothing was deleted.
+    #[error("cannot decode the value stored under key {key} as `{type_name}`")]
+    Decode {
+        /// The key, as its encoded bytes.
+        key: KeyBytes,
+        /// The Rust type the value was decoded as.
+        type_name: &'static str,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored key could not be decoded as the dict's key type.
+    #[error("cannot decode the stored key {key} as `{type_name}`")]
+    DecodeKey {
+        /// The key, as its encoded bytes.
+        key: KeyBytes,
+        /// The Rust type the key was decoded as.
+        type_name: &'static str,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A key or value could not be encoded by its codec.
+    #[error("cannot encode the {what} as `{type_name}`")]
+    Encode {
+        /// `"key"` or `"value"`.
+        what: &'static str,
+        /// The Rust type that was encoded.
+        type_name: &'static str,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored record is damaged: its header or framing can't be read. The integrity check
+    /// moves such records to quarantine.
+    #[error("corrupt record under key {key}: {reason}")]
+    Corrupt {
+        /// The storage key of the damaged record, as bytes.
+        key: KeyBytes,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The path can't be used for a dict (it is a regular file, can't be created, ...).
+    #[error("cannot use {} as a dict directory", path.display())]
+    Io {
+        /// The path that was opened.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The directory holds a file that is not an LMDB environment (or one LMDB can't read).
+    #[error("{} does not hold a readable dict", path.display())]
+    NotADict {
+        /// The directory that was opened.
+        path: PathBuf,
+        /// LMDB's error.
+        #[source]
+        source: heed::Error,
+    },
+    /// The dict was created with settings that differ from the ones it is opened with, and
+    /// opening it anyway would make its entries unreachable.
+    #[error(
+        "the dict at {} was created with {setting} = {stored}, but is opened with {requested}",
+        path.display()
+    )]
+    SettingsMismatch {
+        /// The dict's directory.
+        path: PathBuf,
+        /// The setting that differs.
+        setting: &'static str,
+        /// The value stored at creation.
+        stored: String,
+        /// The value it was opened with.
+        requested: String,
+    },
+    /// The dict was written by a newer version of this crate, in a format this one can't read.
+    #[error(
+        "the dict at {} has format version {found}; this version reads format {supported}",
+        path.display()
+    )]
+    UnsupportedFormat {
+        /// The dict's directory.
+        path: PathBuf,
+        /// The format version found on disk.
+        found: u32,
+        /// The format version this crate writes and reads.
+        supported: u32,
+    },
+    /// [`init_once`](crate::PersistDict::init_once) ran before and the dict is not empty.
+    #[error("the dict was already initialised and is not empty")]
+    AlreadyInitialized,
+    /// An option has a value that can't work.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// Why the value is refused.
+        reason: String,
+    },
+    /// A dict method that writes was called while this thread is inside a write transaction
+    /// on the same store; it would wait for itself forever. Use the transaction handle.
+    #[error(
+        "a write was started inside a write transaction on the same dict; use the transaction handle"
+    )]
+    NestedTransaction,
+    /// An error from LMDB.
+    #[error("storage error")]
+    Storage(#[source] heed::Error),
+}
+
+impl From<heed::Error> for Error {
+    fn from(error: heed::Error) -> Self {
+        Error::Storage(error)
+    }
+}
+
+/// The encoded bytes of a key, shown in errors.
+///
+/// `Display` shows at most 64 bytes, printable ASCII as is and everything else escaped, so an
+/// error message stays readable and short whatever the key holds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyBytes(pub Vec<u8>);
+
+impl KeyBytes {
+    /// The encoded key.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+const KEY_DISPLAY_LIMIT: usize = 64;
+
+impl fmt::Display for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for &b in self.0.iter().take(KEY_DISPLAY_LIMIT) {
+            write!(f, "{}", std::ascii::escape_default(b))?;
+        }
+        if self.0.len() > KEY_DISPLAY_LIMIT {
+            write!(f, "...\" ({} bytes)", self.0.len())
+        } else {
+            f.write_str("\"")
+        }
+    }
+}
+
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyBytes({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_and_static() {
+        fn assert_bounds<T: Send + Sync + 'static>() {}
+        assert_bounds::<Error>();
+    }
+
+    #[test]
+    fn key_bytes_display_escapes_and_crops() {
+        assert_eq!(
+            KeyBytes(b"\x05hello".to_vec()).to_string(),
+            "\"\\x05hello\""
+        );
+        let long = KeyBytes(vec![b'a'; 100]);
+        assert_eq!(
+            long.to_string(),
+            format!("\"{}...\" (100 bytes)", "a".repeat(64))
+        );
+    }
+}
