@@ -1,0 +1,250 @@
+//! The map operations of a single handle, including the Python original's scenarios.
+
+mod common;
+
+use persistdict::{Error, PersistDict};
+
+fn open(dir: &std::path::Path) -> PersistDict<String, i64> {
+    PersistDict::open(dir).unwrap()
+}
+
+fn keys(d: &PersistDict<String, i64>) -> Vec<String> {
+    d.keys().collect::<persistdict::Result<_>>().unwrap()
+}
+
+#[test]
+fn missing_key_is_none() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    assert_eq!(d.get("nope").unwrap(), None);
+    assert!(!d.contains_key("nope").unwrap());
+    assert!(!d.remove("nope").unwrap());
+}
+
+#[test]
+fn inserted_value_reads_back_through_a_borrowed_key() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.insert("a".to_string(), 1).unwrap();
+    assert_eq!(d.get("a").unwrap(), Some(1));
+    assert_eq!(d.get(&"a".to_string()).unwrap(), Some(1));
+    assert!(d.contains_key("a").unwrap());
+}
+
+#[test]
+fn overwrite_keeps_len_and_place_in_order() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
+        d.insert(k.into(), v).unwrap();
+    }
+    d.insert("a".into(), 10).unwrap();
+    assert_eq!(d.len().unwrap(), 3);
+    assert_eq!(keys(&d), ["a", "b", "c"]);
+    assert_eq!(d.get("a").unwrap(), Some(10));
+}
+
+#[test]
+fn keys_values_and_items_come_in_insertion_order() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    let names = ["zeta", "alpha", "mid", "beta"];
+    for (i, k) in names.iter().enumerate() {
+        d.insert((*k).into(), i64::try_from(i).unwrap()).unwrap();
+    }
+    assert_eq!(keys(&d), names);
+    let values: Vec<i64> = d.values().map(Result::unwrap).collect();
+    assert_eq!(values, [0, 1, 2, 3]);
+    let items: Vec<(String, i64)> = d.iter().map(Result::unwrap).collect();
+    assert_eq!(items[2], ("mid".to_string(), 2));
+}
+
+#[test]
+fn delete_then_len_and_keys_forget_the_key() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.insert("a".into(), 1).unwrap();
+    d.insert("b".into(), 2).unwrap();
+    assert!(d.remove("a").unwrap());
+    assert_eq!(d.len().unwrap(), 1);
+    assert_eq!(keys(&d), ["b"]);
+    // A key inserted again after removal goes to the end.
+    d.insert("a".into(), 3).unwrap();
+    assert_eq!(keys(&d), ["b", "a"]);
+}
+
+#[test]
+fn take_returns_the_value_and_removes_it() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.insert("a".into(), 5).unwrap();
+    assert_eq!(d.take("a").unwrap(), Some(5));
+    assert_eq!(d.take("a").unwrap(), None);
+    assert!(d.is_empty().unwrap());
+}
+
+#[test]
+fn clear_empties_the_dict() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.extend((0..10).map(|i| (format!("k{i}"), i))).unwrap();
+    assert_eq!(d.len().unwrap(), 10);
+    d.clear().unwrap();
+    assert!(d.is_empty().unwrap());
+    assert_eq!(d.iter().count(), 0);
+}
+
+#[test]
+fn iteration_streams_across_many_chunks() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.extend((0..2_000).map(|i| (format!("k{i:05}"), i)))
+        .unwrap();
+    let mut expected = 0;
+    for item in &d {
+        let (k, v) = item.unwrap();
+        assert_eq!((k, v), (format!("k{expected:05}"), expected));
+        expected += 1;
+    }
+    assert_eq!(expected, 2_000);
+}
+
+#[test]
+fn update_reads_modifies_and_removes_atomically() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    assert_eq!(
+        d.update("n", |v| Some(v.unwrap_or(0) + 1)).unwrap(),
+        Some(1)
+    );
+    assert_eq!(d.update("n", |v| v.map(|v| v * 10)).unwrap(), Some(10));
+    assert_eq!(d.update("n", |_| None).unwrap(), None);
+    assert!(!d.contains_key("n").unwrap());
+}
+
+#[test]
+fn get_or_insert_with_computes_only_when_missing() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    let mut calls = 0;
+    assert_eq!(
+        d.get_or_insert_with("k".into(), || {
+            calls += 1;
+            7
+        })
+        .unwrap(),
+        7
+    );
+    assert_eq!(
+        d.get_or_insert_with("k".into(), || {
+            calls += 1;
+            8
+        })
+        .unwrap(),
+        7
+    );
+    assert_eq!(calls, 1);
+}
+
+/// A caller's own error type for transactions.
+#[derive(Debug)]
+struct Abort;
+
+impl From<Error> for Abort {
+    fn from(_: Error) -> Self {
+        Abort
+    }
+}
+
+#[test]
+fn transaction_commits_all_or_nothing() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.insert("a".into(), 1).unwrap();
+    d.transaction(|tx| {
+        tx.insert("b".into(), 2)?;
+        assert_eq!(tx.get("b")?, Some(2), "a transaction reads its own writes");
+        tx.remove("a")?;
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(keys(&d), ["b"]);
+    let result = d.transaction(|tx| {
+        tx.insert("c".into(), 3)?;
+        tx.clear()?;
+        Err::<(), _>(Abort)
+    });
+    assert!(result.is_err());
+    assert_eq!(
+        keys(&d),
+        ["b"],
+        "an aborted transaction leaves nothing behind"
+    );
+}
+
+#[test]
+fn writing_through_the_dict_inside_its_transaction_is_an_error_not_a_deadlock() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    let other = open(dir.path());
+    let result = d.transaction(|_tx| other.insert("x".into(), 1));
+    assert!(
+        matches!(result, Err(Error::NestedTransaction)),
+        "{result:?}"
+    );
+    // Reads through another handle inside the transaction work.
+    d.transaction(|_tx| other.get("x")).unwrap();
+}
+
+#[test]
+fn init_once_twice_fails_and_works_again_after_clear() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.init_once([("a".to_string(), 1), ("b".to_string(), 2)])
+        .unwrap();
+    assert_eq!(keys(&d), ["a", "b"]);
+    let again = d.init_once([("c".to_string(), 3)]);
+    assert!(matches!(again, Err(Error::AlreadyInitialized)), "{again:?}");
+    assert_eq!(keys(&d), ["a", "b"], "a refused init_once changes nothing");
+    d.clear().unwrap();
+    d.init_once([("c".to_string(), 3)]).unwrap();
+    assert_eq!(keys(&d), ["c"]);
+}
+
+#[test]
+fn init_once_is_remembered_across_reopen() {
+    let dir = common::tempdir();
+    open(dir.path()).init_once([("a".to_string(), 1)]).unwrap();
+    let again = open(dir.path()).init_once([("a".to_string(), 1)]);
+    assert!(matches!(again, Err(Error::AlreadyInitialized)));
+}
+
+#[test]
+fn values_survive_closing_and_reopening() {
+    let dir = common::tempdir();
+    {
+        let d = open(dir.path());
+        d.insert("kept".into(), 42).unwrap();
+    }
+    assert_eq!(open(dir.path()).get("kept").unwrap(), Some(42));
+}
+
+#[test]
+fn missing_parent_directories_are_created() {
+    let dir = common::tempdir();
+    let nested = dir.path().join("a/b/c");
+    let d = open(&nested);
+    d.insert("x".into(), 1).unwrap();
+    assert!(nested.join("data.mdb").exists());
+}
+
+#[test]
+fn handles_are_send_sync_and_cheap_to_clone() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<PersistDict<String, Vec<u8>>>();
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    let e = d.clone();
+    e.insert("via clone".into(), 1).unwrap();
+    assert_eq!(d.get("via clone").unwrap(), Some(1));
+}

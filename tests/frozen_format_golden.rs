@@ -1,0 +1,96 @@
+//! The bytes on disk are the format `docs/format.md` documents; a change here is a format
+//! change and needs a new format version.
+
+mod common;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use heed::types::{Bytes, Str};
+use persistdict::{Clock, PersistDict};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn record(seq: u64, created: u64, accessed: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut r = vec![1, 0, 0, 0];
+    r.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    r.extend_from_slice(&seq.to_le_bytes());
+    r.extend_from_slice(&created.to_le_bytes());
+    r.extend_from_slice(&accessed.to_le_bytes());
+    r.extend_from_slice(key);
+    r.extend_from_slice(value);
+    r
+}
+
+#[test]
+fn stored_bytes_match_the_documented_format() {
+    let dir = common::tempdir();
+    {
+        let clock = Clock::manual(UNIX_EPOCH + Duration::from_millis(T0));
+        let d: PersistDict<String, u32> = PersistDict::builder()
+            .key_size_limit(8)
+            .clock(clock.clone())
+            .open(dir.path())
+            .unwrap();
+        d.insert("a".into(), 7).unwrap();
+        clock.advance(Duration::from_millis(5));
+        d.insert("a-long-key".into(), 300).unwrap();
+        d.insert("a".into(), 8).unwrap();
+    }
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .max_dbs(8)
+            .open(dir.path())
+            .unwrap()
+    };
+    let rtxn = env.read_txn().unwrap();
+    let dbs = env
+        .open_databases_and_commit(rtxn, |o, r| {
+            Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit((
+                o.open_database::<Bytes, Bytes>(r, Some("entries"))?
+                    .unwrap(),
+                o.open_database::<Bytes, Bytes>(r, Some("hashed"))?.unwrap(),
+                o.open_database::<Bytes, Bytes>(r, Some("order"))?.unwrap(),
+                o.open_database::<Str, Bytes>(r, Some("info"))?.unwrap(),
+            )))
+        })
+        .unwrap()
+        .unwrap_commit();
+    let (entries, hashed, order, info) = dbs;
+    let rtxn = env.read_txn().unwrap();
+
+    // "a" (postcard: 01 61) fits the limit: stored raw. Overwritten: keeps seq 0 and ctime.
+    assert_eq!(
+        entries.get(&rtxn, &[1, b'a']).unwrap().unwrap(),
+        record(0, T0, T0 + 5, b"", &[8])
+    );
+    // "a-long-key" (11 bytes encoded) doesn't: a bucket under 8 bytes of its blake3 digest.
+    let long_key = [&[10_u8][..], b"a-long-key"].concat();
+    let digest = blake3::hash(&long_key);
+    let rec = record(1, T0 + 5, T0 + 5, &long_key, &[0xac, 0x02]); // postcard varint 300
+    let mut bucket = (rec.len() as u32).to_le_bytes().to_vec();
+    bucket.extend_from_slice(&rec);
+    assert_eq!(
+        hashed.get(&rtxn, &digest.as_bytes()[..8]).unwrap().unwrap(),
+        bucket
+    );
+    // The insertion order: big-endian sequence number -> encoded key.
+    let order: Vec<_> = order.iter(&rtxn).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        order,
+        [
+            (&0_u64.to_be_bytes()[..], &[1, b'a'][..]),
+            (&1_u64.to_be_bytes()[..], &long_key[..])
+        ]
+    );
+    // The settings record.
+    let info: Vec<(&str, &[u8])> = info.iter(&rtxn).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        info,
+        [
+            ("format_version", &1_u32.to_le_bytes()[..]),
+            ("key_codec", b"postcard"),
+            ("key_size_limit", &8_u32.to_le_bytes()[..]),
+            ("value_codec", b"postcard"),
+        ]
+    );
+}
