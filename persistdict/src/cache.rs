@@ -1,0 +1,202 @@
+//! The in-memory tier: decoded values of recently used keys, coherent across processes.
+//!
+//! Invariant: every cached value equals the stored value as of LMDB transaction id `known`,
+//! and every commit up to `known` is accounted for: it is one of ours whose writes were
+//! applied here, or the cache was emptied after it. The id of the last commit by anyone
+//! (`env.info().last_txn_id`, 3 ns) is compared with `known` on every lookup; if it moved
+//! and we did not account for the move, another process (or another handle) committed, and
+//! the cache is emptied before use. LMDB numbers write transactions consecutively, so our own
+//! commit `X` can be applied exactly when `X == known + 1`.
+//!
+//! A value read from a snapshot is only cached if that snapshot is `known`: a reader that
+//! raced with a newer commit can't put an older value back.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use lru::LruCache;
+
+/// What a commit did to one key.
+pub(crate) enum Change<V> {
+    /// The key now holds this value.
+    Put(V),
+    /// The key's value is unknown here (removed, or written without its decoded value).
+    Forget,
+}
+
+pub(crate) struct Cache<V> {
+    state: Option<Mutex<State<V>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct State<V> {
+    lru: LruCache<Vec<u8>, V>,
+    known: u64,
+}
+
+impl<V: Clone> Cache<V> {
+    /// A cache of at most `capacity` entries; 0 turns caching off.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let state = NonZeroUsize::new(capacity).map(|cap| {
+            Mutex::new(State {
+                lru: LruCache::new(cap),
+                known: 0,
+            })
+        });
+        Cache {
+            state,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> Option<std::sync::MutexGuard<'_, State<V>>> {
+        self.state
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The cached value of `key`, if it is still the stored one. `last_txn_id` is the id of
+    /// the last commit by anyone, read just before.
+    pub(crate) fn get(&self, key: &[u8], last_txn_id: u64) -> Option<V> {
+        let found = self.lock().and_then(|mut state| {
+            if state.known != last_txn_id {
+                state.lru.clear();
+                state.known = last_txn_id;
+                return None;
+            }
+            state.lru.get(key).cloned()
+        });
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Caches `value`, read in a snapshot at transaction id `snapshot`.
+    pub(crate) fn put_read(&self, key: &[u8], value: V, snapshot: u64) {
+        if let Some(mut state) = self.lock()
+            && state.known == snapshot
+        {
+            state.lru.put(key.to_vec(), value);
+        }
+    }
+
+    /// Accounts for our own commit `txn_id` and what it did to keys.
+    pub(crate) fn committed(
+        &self,
+        txn_id: u64,
+        changes: impl IntoIterator<Item = (Vec<u8>, Change<V>)>,
+    ) {
+        let Some(mut state) = self.lock() else { return };
+        if txn_id == state.known + 1 {
+            for (key, change) in changes {
+                match change {
+                    Change::Put(value) => {
+                        state.lru.put(key, value);
+                    }
+                    Change::Forget => {
+                        state.lru.pop(&key);
+                    }
+                }
+            }
+            state.known = txn_id;
+        } else if txn_id > state.known {
+            // Commits we did not see came first.
+            state.lru.clear();
+            state.known = txn_id;
+        } else {
+            // A later commit was accounted for already (and emptied the cache, since this one
+            // was not applied); values cached since are from snapshots newer than ours.
+            for (key, _) in changes {
+                state.lru.pop(&key);
+            }
+        }
+    }
+
+    /// Accounts for our own commit `txn_id` that changed keys we don't list (clear, expiry).
+    pub(crate) fn committed_unknown(&self, txn_id: u64) {
+        if let Some(mut state) = self.lock() {
+            state.lru.clear();
+            state.known = state.known.max(txn_id);
+        }
+    }
+
+    pub(crate) fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().map_or(0, |s| s.lru.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_served_until_someone_else_commits() {
+        let cache = Cache::new(4);
+        assert_eq!(cache.get(b"k", 5), None); // first sight of id 5
+        cache.put_read(b"k", 1, 5);
+        assert_eq!(cache.get(b"k", 5), Some(1));
+        assert_eq!(
+            cache.get(b"k", 6),
+            None,
+            "a foreign commit empties the cache"
+        );
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn our_next_commit_is_applied_and_a_gap_empties_the_cache() {
+        let cache = Cache::new(4);
+        cache.get(b"k", 5);
+        cache.put_read(b"a", 1, 5);
+        cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
+        assert_eq!(cache.get(b"k", 6), Some(2));
+        assert_eq!(cache.get(b"a", 6), Some(1));
+        cache.committed(8, [(b"k".to_vec(), Change::Put(3))]);
+        assert_eq!(
+            cache.get(b"k", 8),
+            None,
+            "commit 7 was not ours: nothing is trusted"
+        );
+    }
+
+    #[test]
+    fn a_read_from_an_older_snapshot_is_not_cached() {
+        let cache = Cache::new(4);
+        cache.get(b"k", 5);
+        cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
+        cache.put_read(b"k", 1, 5);
+        assert_eq!(cache.get(b"k", 6), Some(2));
+    }
+
+    #[test]
+    fn commits_applied_out_of_order_forget_their_keys() {
+        let cache = Cache::new(4);
+        cache.get(b"k", 5);
+        cache.committed(7, [(b"b".to_vec(), Change::Put(7))]);
+        cache.committed(6, [(b"k".to_vec(), Change::Put(6))]);
+        assert_eq!(cache.get(b"k", 7), None);
+    }
+
+    #[test]
+    fn capacity_zero_caches_nothing() {
+        let cache = Cache::new(0);
+        cache.put_read(b"k", 1, 0);
+        assert_eq!(cache.get(b"k", 0), None);
+        assert_eq!((cache.hits(), cache.misses()), (0, 1));
+    }
+}
