@@ -71,6 +71,11 @@ impl Clock {
     }
 }
 
+/// The time `ms` milliseconds after the Unix epoch.
+pub(crate) fn from_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
 /// Milliseconds since the Unix epoch (0 before it).
 pub(crate) fn to_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)

@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use heed::types::{Bytes, Str};
@@ -67,12 +68,59 @@ pub(crate) struct Store {
     order: Db,
     /// Settings fixed at creation (format, key size limit, codec names) and flags.
     info: Database<'static, Str, Bytes>,
+    /// Records moved aside by the integrity check: big-endian sequence number -> origin.
+    quarantine: Db,
     resize: RwLock<()>,
     path: PathBuf,
     durability: Durability,
+    /// The dict's key size limit, known once the first handle checked the settings.
+    key_size_limit: OnceLock<usize>,
+    /// Access times recorded by reads and not yet stored: encoded key -> ms.
+    atimes: Mutex<HashMap<Vec<u8>, u64>>,
+    /// Set when the last handle is gone: the worker stops between chunks.
+    pub(crate) stopping: AtomicBool,
+    /// What the background worker counted.
+    pub(crate) counters: crate::background::Counters,
 }
 
-static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Store>>>> = LazyLock::new(Mutex::default);
+/// What the handles of a directory share: the store, and its worker. The worker holds only a
+/// `Weak<Store>`; dropping the last `Shared` stops and joins it, so the store (and LMDB's
+/// environment) closes in the thread that dropped the last handle.
+pub(crate) struct Shared {
+    store: Arc<Store>,
+    pub(crate) worker: Mutex<Option<crate::background::Worker>>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Shared {
+    /// The store, for the worker to hold weakly.
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.store.stopping.store(true, Ordering::Relaxed);
+        if let Some(worker) = self
+            .worker
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            worker.stop();
+        }
+    }
+}
+
+static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = LazyLock::new(Mutex::default);
 
 thread_local! {
     /// Stores on which this thread holds `resize` shared (so nested reads don't re-lock), and
@@ -102,7 +150,7 @@ impl Drop for Held<'_> {
 
 impl Store {
     /// The shared store of `path`, opened if no handle in this process has it open.
-    pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Arc<Store>> {
+    pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Arc<Shared>> {
         let io_err = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -138,8 +186,12 @@ impl Store {
                 }
                 None => {
                     let store = Arc::new(Store::open_env(&canonical, options)?);
-                    registry.insert(canonical, Arc::downgrade(&store));
-                    return Ok(store);
+                    let shared = Arc::new(Shared {
+                        store,
+                        worker: Mutex::default(),
+                    });
+                    registry.insert(canonical, Arc::downgrade(&shared));
+                    return Ok(shared);
                 }
             }
         }
@@ -168,13 +220,14 @@ impl Store {
         // Readers of processes that died keep their slot until cleared.
         env.clear_stale_readers()?;
         let wtxn = env.write_txn()?;
-        let (entries, hashed, order, info) = env
+        let (entries, hashed, order, info, quarantine) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?,
                     opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?,
                     opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?,
                     opener.create_database::<Str, Bytes>(wtxn, Some("info"))?,
+                    opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?,
                 )))
             })?
             .unwrap_commit();
@@ -184,9 +237,14 @@ impl Store {
             hashed,
             order,
             info,
+            quarantine,
             resize: RwLock::default(),
             path: path.to_path_buf(),
             durability: options.durability,
+            key_size_limit: OnceLock::new(),
+            atimes: Mutex::default(),
+            stopping: AtomicBool::new(false),
+            counters: crate::background::Counters::default(),
         })
     }
 
@@ -226,10 +284,15 @@ impl Store {
 
     /// Runs `f` in a read transaction.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTxn<'_>) -> Result<T>) -> Result<T> {
+        self.read_at(|txn, _| f(txn))
+    }
+
+    /// Runs `f` in a read transaction, with the id of the snapshot it reads.
+    pub(crate) fn read_at<T>(&self, f: impl FnOnce(&ReadTxn<'_>, u64) -> Result<T>) -> Result<T> {
         loop {
             let held = self.hold(false)?;
             match self.env.read_txn() {
-                Ok(txn) => return f(&txn),
+                Ok(txn) => return f(&txn, txn.id() as u64),
                 // Only a thread that took the lock itself can wait for the exclusive one.
                 Err(heed::Error::Mdb(MdbError::MapResized)) if held.pushed => {
                     drop(held);
@@ -243,14 +306,15 @@ impl Store {
     /// Runs `f` in a write transaction and commits it. `f` runs again from the start if the
     /// map had to grow, so it must not have effects outside the transaction.
     pub(crate) fn write<T>(&self, f: impl FnMut(&mut WriteTxn<'_>) -> Result<T>) -> Result<T> {
-        self.write_as(f)
+        self.write_as(f).map(|(value, _)| value)
     }
 
-    /// [`write`](Self::write) for closures with their own error type.
+    /// [`write`](Self::write) for closures with their own error type; also returns the id of
+    /// the committed transaction.
     pub(crate) fn write_as<T, E: From<Error>>(
         &self,
         mut f: impl FnMut(&mut WriteTxn<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
+    ) -> Result<(T, u64), E> {
         loop {
             let held = self.hold(true)?;
             let txn = match self.env.write_txn() {
@@ -268,10 +332,10 @@ impl Store {
                 map_full: false,
             };
             match f(&mut w) {
-                Ok(value) => match w.txn.commit() {
-                    Ok(()) => return Ok(value),
-                    Err(heed::Error::Mdb(MdbError::MapFull)) => {}
-                    Err(e) => return Err(Error::from(e).into()),
+                Ok(value) => match (w.txn.id() as u64, w.txn.commit()) {
+                    (id, Ok(())) => return Ok((value, id)),
+                    (_, Err(heed::Error::Mdb(MdbError::MapFull))) => {}
+                    (_, Err(e)) => return Err(Error::from(e).into()),
                 },
                 Err(e) if !w.map_full => return Err(e),
                 Err(_) => drop(w),
@@ -301,6 +365,79 @@ impl Store {
         // SAFETY: as in `grow_map`. Size 0 makes LMDB adopt the size recorded in the file.
         unsafe { self.env.resize(0) }?;
         Ok(())
+    }
+
+    /// The id of the last committed transaction, by any process (3 ns: reads shared memory).
+    pub(crate) fn last_txn_id(&self) -> u64 {
+        self.env.info().last_txn_id as u64
+    }
+
+    /// Bytes the data file takes on disk.
+    pub(crate) fn disk_size(&self) -> Result<u64> {
+        Ok(self.env.real_disk_size()?)
+    }
+
+    /// The key size limit, recorded by the first handle once the settings are checked.
+    pub(crate) fn set_key_size_limit(&self, limit: usize) {
+        let _ = self.key_size_limit.set(limit);
+    }
+
+    pub(crate) fn key_size_limit(&self) -> Option<usize> {
+        self.key_size_limit.get().copied()
+    }
+
+    // ---- access times ------------------------------------------------------------------
+
+    /// Records an access to `key` at `now`; stored by the next [`flush_atimes`](Self::flush_atimes).
+    pub(crate) fn touch(&self, key: &[u8], now: u64) {
+        let mut atimes = self.atimes.lock().unwrap_or_else(PoisonError::into_inner);
+        match atimes.get_mut(key) {
+            Some(t) => *t = (*t).max(now),
+            None => {
+                atimes.insert(key.to_vec(), now);
+            }
+        }
+    }
+
+    /// The access time of `key` recorded in memory and not yet stored.
+    pub(crate) fn pending_atime(&self, key: &[u8]) -> Option<u64> {
+        self.atimes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .copied()
+    }
+
+    /// Stores the access times recorded in memory, in one write transaction; returns how many.
+    pub(crate) fn flush_atimes(&self) -> Result<usize> {
+        let Some(limit) = self.key_size_limit() else {
+            return Ok(0);
+        };
+        let pending =
+            std::mem::take(&mut *self.atimes.lock().unwrap_or_else(PoisonError::into_inner));
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let result = self.write(|w| {
+            for (key, t) in &pending {
+                w.set_accessed(key, *t, limit)?;
+            }
+            Ok(pending.len())
+        });
+        if result.is_err() {
+            // Keep them for the next attempt.
+            let mut atimes = self.atimes.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, t) in pending {
+                let slot = atimes.entry(key).or_insert(t);
+                *slot = (*slot).max(t);
+            }
+        }
+        result
+    }
+
+    /// The store's durability.
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// Syncs the data file to disk.
@@ -346,6 +483,11 @@ impl Store {
         }
     }
 
+    /// Number of records in quarantine.
+    pub(crate) fn quarantined(&self, txn: &ReadTxn<'_>) -> Result<u64> {
+        Ok(self.quarantine.len(txn)?)
+    }
+
     /// Number of entries.
     pub(crate) fn len(&self, txn: &ReadTxn<'_>) -> Result<u64> {
         Ok(self.order.len(txn)?)
@@ -377,12 +519,23 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        // The last handle is gone (and the worker stopped): store what only memory holds.
+        if let Err(error) = self.flush_atimes() {
+            tracing::warn!(path = %self.path.display(), %error, "access times not stored at close");
+        }
+        if self.durability == Durability::Eventual
+            && let Err(error) = self.env.force_sync()
+        {
+            tracing::warn!(path = %self.path.display(), %error, "sync at close failed");
+        }
         // SAFETY: `env` is not used after this point; the other fields hold no reference to it.
         let env = unsafe { ManuallyDrop::take(&mut self.env) };
+        let closing = env.clone().prepare_for_closing();
         // Close the environment before freeing the registry slot, so that an opener waiting
         // on the slot (see `Store::open`) never meets heed's `EnvAlreadyOpened`. No other
         // clone of `env` exists, so dropping it here closes it.
-        env.prepare_for_closing().wait();
+        drop(env);
+        closing.wait();
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
         // While a dead entry is present no new store is registered at this path, so a dead
         // entry at our path is ours.
@@ -402,6 +555,10 @@ pub(crate) fn corrupt(key: &[u8], reason: &'static str) -> Error {
         reason,
     }
 }
+
+/// An entry's position in insertion order, its key, and its record's header (or why it
+/// can't be read).
+type OrderedHeader = (u64, Vec<u8>, Result<Option<Header>>);
 
 /// An open write transaction on a store.
 pub(crate) struct WriteTxn<'s> {
@@ -512,6 +669,227 @@ impl WriteTxn<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// Applies `edit` to the encoded record of `key`, if there is one; returns whether it was.
+    fn rewrite(&mut self, key: &[u8], limit: usize, edit: impl FnOnce(&mut [u8])) -> Result<bool> {
+        let store = self.store;
+        match Slot::of(key, limit) {
+            Slot::Raw(k) => {
+                let Some(bytes) = store.entries.get(&self.txn, k)? else {
+                    return Ok(false);
+                };
+                record::decode(bytes).map_err(|reason| corrupt(key, reason))?;
+                let mut rec = bytes.to_vec();
+                edit(&mut rec);
+                let r = store.entries.put(&mut self.txn, k, &rec);
+                self.check(r)?;
+            }
+            Slot::Hashed { digest, len } => {
+                let slot = digest_bytes(&digest, len);
+                let Some(bucket) = store.hashed.get(&self.txn, slot)? else {
+                    return Ok(false);
+                };
+                let mut out = Vec::with_capacity(bucket.len());
+                let mut edit = Some(edit);
+                for item in record::bucket_records(bucket) {
+                    let (range, rec) = item.map_err(|reason| corrupt(key, reason))?;
+                    let mut bytes = bucket[range].to_vec();
+                    if rec.key == key
+                        && let Some(edit) = edit.take()
+                    {
+                        edit(&mut bytes);
+                    }
+                    record::push_framed(&mut out, &bytes);
+                }
+                if edit.is_some() {
+                    return Ok(false);
+                }
+                let r = store.hashed.put(&mut self.txn, slot, &out);
+                self.check(r)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Raises the stored access time of `key` to `t` (never lowers it).
+    pub(crate) fn set_accessed(&mut self, key: &[u8], t: u64, limit: usize) -> Result<()> {
+        let Some(stored) = self
+            .store
+            .get(&self.txn, key, limit)?
+            .map(|r| r.header.accessed)
+        else {
+            return Ok(());
+        };
+        if t > stored {
+            self.rewrite(key, limit, |rec| record::set_accessed(rec, t))?;
+        }
+        Ok(())
+    }
+
+    /// Up to `n` entries in insertion order after `after`, with their headers.
+    fn headers_after(
+        &self,
+        after: Option<u64>,
+        n: usize,
+        limit: usize,
+    ) -> Result<Vec<OrderedHeader>> {
+        let chunk = self.store.order_chunk(&self.txn, after, n)?;
+        Ok(chunk
+            .into_iter()
+            .map(|(seq, key)| {
+                let header = self
+                    .store
+                    .get(&self.txn, &key, limit)
+                    .map(|r| r.map(|r| r.header));
+                (seq, key, header)
+            })
+            .collect())
+    }
+
+    /// Removes, among up to `n` entries after `after` in insertion order, those whose access
+    /// time (the later of the stored one and `pending(key)`) is before `cutoff`. Returns the
+    /// removed keys, the position reached, and whether the walk reached the end.
+    pub(crate) fn expire_chunk(
+        &mut self,
+        after: Option<u64>,
+        n: usize,
+        cutoff: u64,
+        limit: usize,
+        pending: impl Fn(&[u8]) -> Option<u64>,
+    ) -> Result<(Vec<Vec<u8>>, Option<u64>, bool)> {
+        let chunk = self.headers_after(after, n, limit)?;
+        let done = chunk.len() < n;
+        let reached = chunk.last().map(|(seq, _, _)| *seq).or(after);
+        let mut removed = Vec::new();
+        for (_, key, header) in chunk {
+            // A damaged record is the integrity check's business, never expiry's.
+            let Ok(Some(header)) = header else { continue };
+            let accessed = header.accessed.max(pending(&key).unwrap_or(0));
+            if accessed < cutoff && self.delete(&key, limit)? {
+                removed.push(key);
+            }
+        }
+        Ok((removed, reached, done))
+    }
+
+    /// Checks up to `n` storage slots of `entries` (or `hashed`) after storage key `after`:
+    /// moves undecodable ones to quarantine, raises access times that are before the
+    /// creation time, and puts back in insertion order records missing from it.
+    pub(crate) fn check_slots_chunk(
+        &mut self,
+        hashed: bool,
+        after: Option<&[u8]>,
+        n: usize,
+        limit: usize,
+        now: u64,
+        report: &mut crate::background::IntegrityReport,
+    ) -> Result<(Option<Vec<u8>>, bool)> {
+        let store = self.store;
+        let db = if hashed { store.hashed } else { store.entries };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut slots = Vec::new();
+        for item in db.range(&self.txn, &(lower, Bound::Unbounded))?.take(n) {
+            let (k, v) = item?;
+            slots.push((k.to_vec(), v.to_vec()));
+        }
+        let done = slots.len() < n;
+        let reached = slots
+            .last()
+            .map(|(k, _)| k.clone())
+            .or(after.map(<[u8]>::to_vec));
+        for (slot, bytes) in slots {
+            let mut records = Vec::new();
+            let mut damaged = false;
+            if hashed {
+                for item in record::bucket_records(&bytes) {
+                    match item {
+                        Ok((_, rec)) => records.push((rec.key.to_vec(), rec.header)),
+                        Err(_) => damaged = true,
+                    }
+                }
+            } else {
+                match record::decode(&bytes) {
+                    Ok(rec) => records.push((slot.clone(), rec.header)),
+                    Err(_) => damaged = true,
+                }
+            }
+            report.checked += records.len() as u64 + u64::from(damaged);
+            if damaged {
+                self.quarantine_slot(hashed, &slot, &bytes, now)?;
+                report.quarantined += 1;
+                continue;
+            }
+            for (key, header) in records {
+                if header.created > header.accessed {
+                    let created = header.created;
+                    self.rewrite(&key, limit, |rec| record::set_accessed(rec, created))?;
+                    report.repaired += 1;
+                }
+                let listed = store.order.get(&self.txn, &header.seq.to_be_bytes())?;
+                if listed != Some(&key[..]) {
+                    let seq = self.next_seq()?;
+                    let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), &key);
+                    self.check(r)?;
+                    self.rewrite(&key, limit, |rec| record::set_seq(rec, seq))?;
+                    report.repaired += 1;
+                }
+            }
+        }
+        Ok((reached, done))
+    }
+
+    /// Moves the bytes of a storage slot into the quarantine database.
+    fn quarantine_slot(&mut self, hashed: bool, slot: &[u8], bytes: &[u8], now: u64) -> Result<()> {
+        let store = self.store;
+        let next = match store.quarantine.last(&self.txn)? {
+            Some((k, _)) => <[u8; 8]>::try_from(k).map_or(0, u64::from_be_bytes) + 1,
+            None => 0,
+        };
+        // Layout: origin (0 entries, 1 hashed), quarantine time (u64 ms), slot length (u32),
+        // slot, then the original bytes.
+        let mut value = vec![u8::from(hashed)];
+        value.extend_from_slice(&now.to_le_bytes());
+        value.extend_from_slice(&(slot.len() as u32).to_le_bytes());
+        value.extend_from_slice(slot);
+        value.extend_from_slice(bytes);
+        let r = store
+            .quarantine
+            .put(&mut self.txn, &next.to_be_bytes(), &value);
+        self.check(r)?;
+        let db = if hashed { store.hashed } else { store.entries };
+        let r = db.delete(&mut self.txn, slot).map(drop);
+        self.check(r)
+    }
+
+    /// Removes, among up to `n` insertion-order entries after `after`, those whose record is
+    /// missing or lists another position. Returns the position reached and whether done.
+    pub(crate) fn check_order_chunk(
+        &mut self,
+        after: Option<u64>,
+        n: usize,
+        limit: usize,
+        report: &mut crate::background::IntegrityReport,
+    ) -> Result<(Option<u64>, bool)> {
+        let chunk = self.headers_after(after, n, limit)?;
+        let done = chunk.len() < n;
+        let reached = chunk.last().map(|(seq, _, _)| *seq).or(after);
+        for (seq, _, header) in chunk {
+            let stale = match header {
+                Ok(Some(h)) => h.seq != seq,
+                Ok(None) | Err(_) => true,
+            };
+            if stale {
+                let r = self
+                    .store
+                    .order
+                    .delete(&mut self.txn, &seq.to_be_bytes())
+                    .map(drop);
+                self.check(r)?;
+                report.repaired += 1;
+            }
+        }
+        Ok((reached, done))
     }
 
     /// Removes every entry.

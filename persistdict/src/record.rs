@@ -101,6 +101,16 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, header: &Header, key: &[u8], value:
     out.extend_from_slice(value);
 }
 
+/// Overwrites the access time of an encoded record in place.
+pub(crate) fn set_accessed(record: &mut [u8], accessed: u64) {
+    record[OFF_ACCESSED..OFF_ACCESSED + 8].copy_from_slice(&accessed.to_le_bytes());
+}
+
+/// Overwrites the sequence number of an encoded record in place.
+pub(crate) fn set_seq(record: &mut [u8], seq: u64) {
+    record[OFF_SEQ..OFF_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
+}
+
 const _: () = assert!(OFF_FLAGS < OFF_KEY_LEN && OFF_ACCESSED + 8 == HEADER_LEN);
 
 /// The records of a bucket, each with its byte range inside the bucket.
@@ -167,6 +177,19 @@ mod tests {
         expected.extend_from_slice(&1_700_000_000_500_u64.to_le_bytes());
         expected.extend_from_slice(b"kv");
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn times_and_seq_can_be_rewritten_in_place() {
+        let mut out = Vec::new();
+        encode_into(&mut out, &header(), b"", b"v");
+        set_accessed(&mut out, 9);
+        set_seq(&mut out, 4);
+        let r = decode(&out).unwrap();
+        assert_eq!(
+            (r.header.seq, r.header.accessed, r.value),
+            (4, 9, &b"v"[..])
+        );
     }
 
     #[test]
