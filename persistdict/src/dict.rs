@@ -5,14 +5,18 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::clock::Clock;
+use crate::background::{self, Background, IntegrityReport};
+use crate::cache::{Cache, Change};
+use crate::clock::{Clock, from_ms};
 use crate::codec::{Codec, Postcard};
-use crate::env::{FORMAT_VERSION, ReadTxn, Store, StoreOptions, WriteTxn};
+use crate::env::{FORMAT_VERSION, ReadTxn, Shared, Store, StoreOptions, WriteTxn};
 use crate::error::{Error, KeyBytes, Result};
 use crate::options::Builder;
 
@@ -56,12 +60,14 @@ const INFO_INITIALIZED: &str = "initialized";
 /// # Ok(()) }
 /// ```
 pub struct PersistDict<K, V, C = Postcard, KC = Postcard> {
-    inner: Arc<Inner<C, KC>>,
+    inner: Arc<Inner<V, C, KC>>,
     marker: PhantomData<fn(K) -> V>,
 }
 
-struct Inner<C, KC> {
-    store: Arc<Store>,
+struct Inner<V, C, KC> {
+    store: Arc<Shared>,
+    cache: Cache<V>,
+    expire_after: Option<Duration>,
     value_codec: C,
     key_codec: KC,
     name: String,
@@ -96,7 +102,7 @@ impl<K, V> PersistDict<K, V> {
     pub fn open(path: impl AsRef<Path>) -> Result<Self>
     where
         K: Serialize + DeserializeOwned,
-        V: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned + Clone,
     {
         Self::builder().open(path)
     }
@@ -110,7 +116,7 @@ impl<K, V> PersistDict<K, V> {
 impl<K, V, C, KC> PersistDict<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
@@ -120,21 +126,39 @@ where
         store_options: &StoreOptions,
     ) -> Result<Self> {
         let store = Store::open(path, store_options)?;
-        let name = builder.name.unwrap_or_else(|| {
+        let name = builder.settings.name.unwrap_or_else(|| {
             store
                 .path()
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         });
         let inner = Inner {
-            store,
+            store: Arc::clone(&store),
+            cache: Cache::new(builder.settings.cache_capacity),
+            expire_after: builder.settings.expire_after,
             value_codec: builder.value_codec,
             key_codec: builder.key_codec,
             name,
-            key_size_limit: builder.key_size_limit,
-            clock: builder.clock,
+            key_size_limit: builder.settings.key_size_limit,
+            clock: builder.settings.clock.clone(),
         };
         inner.check_settings()?;
+        // Everything committed so far is accounted for: the cache is empty.
+        inner.cache.committed_unknown(store.last_txn_id());
+        store.set_key_size_limit(builder.settings.key_size_limit);
+        background::start(
+            &store,
+            background::Config {
+                name: inner.name.clone(),
+                mode: builder.settings.background,
+                expire_after: builder.settings.expire_after,
+                sweep_interval: builder.settings.sweep_interval,
+                flush_interval: builder.settings.flush_interval,
+                timeout: builder.settings.background_timeout,
+                limit: builder.settings.key_size_limit,
+                clock: builder.settings.clock,
+            },
+        );
         Ok(PersistDict {
             inner: Arc::new(inner),
             marker: PhantomData,
@@ -217,11 +241,23 @@ where
     /// place in iteration order and its creation time.
     pub fn insert(&self, key: K, value: V) -> Result<()> {
         let key = self.encode_key(&key)?;
-        let value = self.encode_value(&value)?;
+        let bytes = self.encode_value(&value)?;
         let now = self.now();
+        let ((), id) = self.write(|w| w.put(&key, &bytes, self.limit(), now).map(drop))?;
+        self.inner.cache.committed(id, [(key, Change::Put(value))]);
+        Ok(())
+    }
+
+    fn write<T>(&self, f: impl FnMut(&mut WriteTxn<'_>) -> Result<T>) -> Result<(T, u64)> {
+        self.inner.store.write_as(f)
+    }
+
+    /// Accounts in the cache for a commit that changed `keys` (values not at hand).
+    fn forget<T>(&self, (value, id): (T, u64), keys: impl IntoIterator<Item = Vec<u8>>) -> T {
         self.inner
-            .store
-            .write(|w| w.put(&key, &value, self.limit(), now).map(drop))
+            .cache
+            .committed(id, keys.into_iter().map(|k| (k, Change::Forget)));
+        value
     }
 
     /// The value of `key`, or `None`.
@@ -236,10 +272,21 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
-        self.inner.store.read(|txn| self.get_in(txn, &key))
+        let store = &self.inner.store;
+        let now = self.now();
+        if let Some(value) = self.inner.cache.get(&key, store.last_txn_id()) {
+            store.touch(&key, now);
+            return Ok(Some(value));
+        }
+        let (value, snapshot) = store.read_at(|txn, id| Ok((self.get_in(txn, &key)?, id)))?;
+        if let Some(value) = &value {
+            self.inner.cache.put_read(&key, value.clone(), snapshot);
+            store.touch(&key, now);
+        }
+        Ok(value)
     }
 
-    /// Whether `key` has a value. Reads no value bytes.
+    /// Whether `key` has a value. Reads no value bytes, and is not an access.
     pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
     where
         K: Borrow<Q>,
@@ -258,7 +305,8 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
-        self.inner.store.write(|w| w.delete(&key, self.limit()))
+        let done = self.write(|w| w.delete(&key, self.limit()))?;
+        Ok(self.forget(done, [key]))
     }
 
     /// Removes `key` and returns its value.
@@ -272,13 +320,14 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
-        self.inner.store.write(|w| {
+        let done = self.write(|w| {
             let Some(value) = self.get_in(w.as_read(), &key)? else {
                 return Ok(None);
             };
             w.delete(&key, self.limit())?;
             Ok(Some(value))
-        })
+        })?;
+        Ok(self.forget(done, [key]))
     }
 
     /// The number of entries (O(1)).
@@ -295,7 +344,9 @@ where
     pub fn clear(&self) -> Result<()> {
         // A closure, not the method path: the method is not generic over the lifetime.
         #[allow(clippy::redundant_closure_for_method_calls)]
-        self.inner.store.write(|w| w.clear())
+        let ((), id) = self.write(|w| w.clear())?;
+        self.inner.cache.committed_unknown(id);
+        Ok(())
     }
 
     /// Atomically replaces the value of `key` by `f(old)`, across threads and processes:
@@ -327,7 +378,7 @@ where
         F: FnMut(Option<V>) -> Option<V>,
     {
         let key = self.encode_key(key)?;
-        self.inner.store.write(|w| {
+        let (new, id) = self.write(|w| {
             let old = self.get_in(w.as_read(), &key)?;
             let new = f(old);
             match &new {
@@ -340,7 +391,10 @@ where
                 }
             }
             Ok(new)
-        })
+        })?;
+        let change = new.clone().map_or(Change::Forget, Change::Put);
+        self.inner.cache.committed(id, [(key, change)]);
+        Ok(new)
     }
 
     /// The value of `key`; if it has none, stores `f()` and returns it. `f` runs outside any
@@ -356,14 +410,14 @@ where
         }
         let value = f();
         let bytes = self.encode_value(&value)?;
-        let stored = self.inner.store.write(|w| {
+        let done = self.write(|w| {
             if let Some(existing) = self.get_in(w.as_read(), &key)? {
                 return Ok(Some(existing));
             }
             w.put(&key, &bytes, self.limit(), self.now())?;
             Ok(None)
         })?;
-        Ok(stored.unwrap_or(value))
+        Ok(self.forget(done, [key]).unwrap_or(value))
     }
 
     /// Inserts every pair, in one transaction: all of them or none.
@@ -373,12 +427,14 @@ where
     {
         let encoded = self.encode_pairs(items)?;
         let now = self.now();
-        self.inner.store.write(|w| {
+        let done = self.write(|w| {
             for (key, value) in &encoded {
                 w.put(key, value, self.limit(), now)?;
             }
             Ok(())
-        })
+        })?;
+        self.forget(done, encoded.into_iter().map(|(k, _)| k));
+        Ok(())
     }
 
     fn encode_pairs<I>(&self, items: I) -> Result<Vec<(Vec<u8>, Vec<u8>)>>
@@ -400,7 +456,7 @@ where
     {
         let encoded = self.encode_pairs(items)?;
         let now = self.now();
-        self.inner.store.write(|w| {
+        let done = self.write(|w| {
             if w.info_get(INFO_INITIALIZED)?.is_some() && w.len()? > 0 {
                 return Err(Error::AlreadyInitialized);
             }
@@ -408,7 +464,9 @@ where
                 w.put(key, value, self.limit(), now)?;
             }
             w.info_put(INFO_INITIALIZED, &[1])
-        })
+        })?;
+        self.forget(done, encoded.into_iter().map(|(k, _)| k));
+        Ok(())
     }
 
     /// Runs `f` in one write transaction: everything it inserts and removes is committed
@@ -440,18 +498,126 @@ where
         E: From<Error>,
         F: FnMut(&mut Transaction<'_, '_, K, V, C, KC>) -> Result<T, E>,
     {
-        self.inner.store.write_as(|w| {
+        let mut touched = Vec::new();
+        let (value, id) = self.inner.store.write_as(|w| {
+            touched.clear();
             f(&mut Transaction {
                 dict: self,
                 txn: w,
                 now: self.now(),
+                touched: &mut touched,
             })
+        })?;
+        if touched.iter().any(Option::is_none) {
+            self.inner.cache.committed_unknown(id);
+        } else {
+            let changes = touched.into_iter().flatten().map(|k| (k, Change::Forget));
+            self.inner.cache.committed(id, changes);
+        }
+        Ok(value)
+    }
+
+    /// Stores the access times recorded in memory and syncs committed writes to disk (the
+    /// sync matters only with [`Durability::Eventual`](crate::Durability)).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.store.flush_atimes()?;
+        self.inner.store.sync()
+    }
+
+    /// The creation time, access time and stored size of `key`'s entry. Looking is not an
+    /// access.
+    ///
+    /// The access time includes reads of this process not yet stored; reads by other
+    /// processes count once their worker stores them (every `flush_interval`, 10 s by
+    /// default) or they close the dict.
+    pub fn metadata<Q>(&self, key: &Q) -> Result<Option<Metadata>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let key = self.encode_key(key)?;
+        let store = &self.inner.store;
+        let found = store.read(|txn| {
+            Ok(store
+                .get(txn, &key, self.limit())?
+                .map(|r| (r.header, r.value.len() as u64)))
+        })?;
+        Ok(found.map(|(header, value_size)| {
+            let accessed = header.accessed.max(store.pending_atime(&key).unwrap_or(0));
+            Metadata {
+                created: from_ms(header.created),
+                accessed: from_ms(accessed),
+                value_size,
+            }
+        }))
+    }
+
+    /// Counters of the cache and the background worker, and sizes.
+    pub fn stats(&self) -> Result<Stats> {
+        let store = &self.inner.store;
+        let counters = &store.counters;
+        let (len, quarantined) =
+            store.read(|txn| Ok((store.len(txn)?, store.quarantined(txn)?)))?;
+        Ok(Stats {
+            hits: self.inner.cache.hits(),
+            misses: self.inner.cache.misses(),
+            cached: self.inner.cache.len(),
+            len,
+            disk_bytes: store.disk_size()?,
+            last_txn_id: store.last_txn_id(),
+            expired: counters.expired.load(Ordering::Relaxed),
+            sweeps: counters.sweeps.load(Ordering::Relaxed),
+            quarantined,
+            worker_errors: counters.errors.load(Ordering::Relaxed),
+            last_worker_error: counters
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         })
     }
 
-    /// Syncs committed writes to disk. Needed only with [`Durability::Eventual`](crate::Durability).
-    pub fn flush(&self) -> Result<()> {
-        self.inner.store.sync()
+    /// Removes now every entry not accessed for the dict's `expire_after`, and returns how
+    /// many. Does nothing (returns 0) when the dict has no expiry.
+    pub fn expire_now(&self) -> Result<u64> {
+        let Some(expire_after) = self.inner.expire_after else {
+            return Ok(0);
+        };
+        let config = background::Config {
+            name: self.inner.name.clone(),
+            mode: Background::Foreground,
+            expire_after: Some(expire_after),
+            sweep_interval: Duration::ZERO,
+            flush_interval: Duration::ZERO,
+            timeout: Duration::MAX,
+            limit: self.limit(),
+            clock: self.inner.clock.clone(),
+        };
+        let removed = background::sweep(&self.inner.store, &config, expire_after, None)?;
+        // The sweep's commits are not ours to apply key by key: start the cache afresh.
+        self.inner
+            .cache
+            .committed_unknown(self.inner.store.last_txn_id());
+        Ok(removed.len() as u64)
+    }
+
+    /// Walks every record: moves records that can't be read at all into quarantine (nothing
+    /// is deleted), repairs inconsistent times and insertion order, and reports values that
+    /// don't decode as `V` (they stay as they are). The worker runs the same check, without
+    /// the value decoding, at open.
+    pub fn check_integrity(&self) -> Result<IntegrityReport> {
+        let store = &self.inner.store;
+        let mut report = background::check(store, self.limit(), self.now(), None)?;
+        self.inner.cache.committed_unknown(store.last_txn_id());
+        let mut walk = Walk::new(self.clone(), Self::value_at);
+        while let Some(item) = walk.next_raw() {
+            if let Ok((key, value)) = item
+                && self.decode_value(&key, &value).is_err()
+            {
+                report.undecodable.push(KeyBytes(key));
+            }
+        }
+        Ok(report)
     }
 
     /// The keys, in insertion order. See [`iter`](Self::iter).
@@ -486,7 +652,7 @@ where
     }
 }
 
-impl<C: Codec, KC: Codec> Inner<C, KC> {
+impl<V, C: Codec, KC: Codec> Inner<V, C, KC> {
     /// Stores the settings on creation; checks them on every later open.
     fn check_settings(&self) -> Result<()> {
         let limit = (self.key_size_limit as u32).to_le_bytes();
@@ -556,7 +722,7 @@ impl<C: Codec, KC: Codec> Inner<C, KC> {
 impl<K, V, C, KC> IntoIterator for &PersistDict<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
@@ -568,17 +734,59 @@ where
     }
 }
 
+/// The creation and access times of an entry, and its size; see [`PersistDict::metadata`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// When the key was first inserted (kept when it is overwritten). Millisecond resolution.
+    pub created: SystemTime,
+    /// When the entry was last read or written.
+    pub accessed: SystemTime,
+    /// Bytes of the encoded value.
+    pub value_size: u64,
+}
+
+/// Counters and sizes; see [`PersistDict::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Reads answered by this handle's cache.
+    pub hits: u64,
+    /// Reads that went to storage.
+    pub misses: u64,
+    /// Values in this handle's cache now.
+    pub cached: usize,
+    /// Entries in the dict.
+    pub len: u64,
+    /// Bytes the data file takes on disk.
+    pub disk_bytes: u64,
+    /// The id of the last committed LMDB transaction (by any process).
+    pub last_txn_id: u64,
+    /// Entries removed by expiry in this process.
+    pub expired: u64,
+    /// Expiry sweeps completed in this process.
+    pub sweeps: u64,
+    /// Records in the quarantine database.
+    pub quarantined: u64,
+    /// Failures of the background worker in this process (each is logged).
+    pub worker_errors: u64,
+    /// The last of them.
+    pub last_worker_error: Option<String>,
+}
+
 /// The handle given to [`PersistDict::transaction`]'s closure.
 pub struct Transaction<'t, 's, K, V, C, KC> {
     dict: &'t PersistDict<K, V, C, KC>,
     txn: &'t mut WriteTxn<'s>,
     now: u64,
+    /// Keys written (`None`: the whole dict, by `clear`), for the cache.
+    touched: &'t mut Vec<Option<Vec<u8>>>,
 }
 
 impl<K, V, C, KC> Transaction<'_, '_, K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
@@ -586,9 +794,9 @@ where
     pub fn insert(&mut self, key: K, value: V) -> Result<()> {
         let key = self.dict.encode_key(&key)?;
         let value = self.dict.encode_value(&value)?;
-        self.txn
-            .put(&key, &value, self.dict.limit(), self.now)
-            .map(drop)
+        self.txn.put(&key, &value, self.dict.limit(), self.now)?;
+        self.touched.push(Some(key));
+        Ok(())
     }
 
     /// The value of `key`, including this transaction's writes.
@@ -623,7 +831,9 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.dict.encode_key(key)?;
-        self.txn.delete(&key, self.dict.limit())
+        let removed = self.txn.delete(&key, self.dict.limit())?;
+        self.touched.push(Some(key));
+        Ok(removed)
     }
 
     /// The number of entries, including this transaction's writes.
@@ -638,7 +848,9 @@ where
 
     /// Removes every entry in this transaction.
     pub fn clear(&mut self) -> Result<()> {
-        self.txn.clear()
+        self.txn.clear()?;
+        self.touched.push(None);
+        Ok(())
     }
 }
 
@@ -657,7 +869,7 @@ struct Walk<K, V, C, KC> {
 impl<K, V, C, KC> Walk<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
@@ -715,7 +927,7 @@ pub struct Values<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC>);
 impl<K, V, C, KC> Iterator for Iter<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
@@ -733,7 +945,7 @@ where
 impl<K, V, C, KC> Iterator for Keys<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
@@ -748,7 +960,7 @@ where
 impl<K, V, C, KC> Iterator for Values<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {

@@ -2,10 +2,12 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::background::Background;
 use crate::clock::Clock;
 use crate::codec::{Codec, Postcard};
 use crate::dict::PersistDict;
@@ -42,28 +44,48 @@ const MAP_SIZE_GRANULE: usize = 1 << 16;
 /// ```
 #[must_use = "a builder does nothing until `open` is called"]
 pub struct Builder<K, V, C = Postcard, KC = Postcard> {
+    pub(crate) settings: Settings,
+    pub(crate) value_codec: C,
+    pub(crate) key_codec: KC,
+    marker: PhantomData<fn(K) -> V>,
+}
+
+/// The settings of a [`Builder`] that don't depend on its types.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
     pub(crate) name: Option<String>,
     pub(crate) key_size_limit: usize,
     pub(crate) durability: Durability,
     pub(crate) map_size: usize,
     pub(crate) max_readers: u32,
-    pub(crate) value_codec: C,
-    pub(crate) key_codec: KC,
     pub(crate) clock: Clock,
-    marker: PhantomData<fn(K) -> V>,
+    pub(crate) cache_capacity: usize,
+    pub(crate) expire_after: Option<Duration>,
+    pub(crate) background: Background,
+    pub(crate) background_timeout: Duration,
+    pub(crate) sweep_interval: Duration,
+    pub(crate) flush_interval: Duration,
 }
 
 impl<K, V> Default for Builder<K, V> {
     fn default() -> Self {
         Builder {
-            name: None,
-            key_size_limit: MAX_KEY_SIZE_LIMIT,
-            durability: Durability::Immediate,
-            map_size: DEFAULT_MAP_SIZE,
-            max_readers: 1022,
+            settings: Settings {
+                name: None,
+                key_size_limit: MAX_KEY_SIZE_LIMIT,
+                durability: Durability::Immediate,
+                map_size: DEFAULT_MAP_SIZE,
+                max_readers: 1022,
+                clock: Clock::system(),
+                cache_capacity: 128,
+                expire_after: None,
+                background: Background::Thread,
+                background_timeout: Duration::from_secs(10),
+                sweep_interval: Duration::from_secs(3600),
+                flush_interval: Duration::from_secs(10),
+            },
             value_codec: Postcard,
             key_codec: Postcard,
-            clock: Clock::system(),
             marker: PhantomData,
         }
     }
@@ -72,20 +94,20 @@ impl<K, V> Default for Builder<K, V> {
 impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// A label for the dict, used in log events. Defaults to the directory's name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.settings.name = Some(name.into());
         self
     }
 
     /// Keys whose encoding is longer than this many bytes (1 to 511; default 511) are stored
     /// under a digest of at most 32 bytes, with the full key kept in the record.
     pub fn key_size_limit(mut self, limit: usize) -> Self {
-        self.key_size_limit = limit;
+        self.settings.key_size_limit = limit;
         self
     }
 
     /// When commits reach the disk (default [`Durability::Immediate`]).
     pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
+        self.settings.durability = durability;
         self
     }
 
@@ -93,34 +115,82 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// only takes what is written, and the map grows by itself when it fills up, so this
     /// matters only on systems short of virtual address space.
     pub fn map_size(mut self, bytes: usize) -> Self {
-        self.map_size = bytes;
+        self.settings.map_size = bytes;
         self
     }
 
     /// The most concurrent read transactions over all processes (default 1022).
     pub fn max_readers(mut self, readers: u32) -> Self {
-        self.max_readers = readers;
+        self.settings.max_readers = readers;
         self
     }
 
     /// The time source for creation and access times and expiry (default
     /// [`Clock::system`]); a [`Clock::manual`] lets tests move time.
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+        self.settings.clock = clock;
+        self
+    }
+
+    /// How many decoded values the in-memory cache keeps (default 128; 0 turns it off).
+    /// The cache is coherent across processes: a value another process wrote is never
+    /// served stale.
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.settings.cache_capacity = entries;
+        self
+    }
+
+    /// Entries not read or written for `days` days are removed (0, the default: never).
+    pub fn expire_days(self, days: u32) -> Self {
+        let after = (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400));
+        self.expire_after(after)
+    }
+
+    /// Entries not read or written for this long are removed (`None`, the default: never).
+    ///
+    /// Access times are stored by the worker every `flush_interval`; reads by another
+    /// process that were not stored yet count for a sweep in that process only, so the
+    /// expiry of an entry read only elsewhere may come up to `flush_interval` early.
+    pub fn expire_after(mut self, after: Option<Duration>) -> Self {
+        self.settings.expire_after = after.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// When the integrity check and expiry sweeps run (default [`Background::Thread`]).
+    /// One worker serves every handle on a directory in a process: the first handle that
+    /// opens it decides its settings.
+    pub fn background(mut self, mode: Background) -> Self {
+        self.settings.background = mode;
+        self
+    }
+
+    /// The most time the work at open (integrity check, first sweep) may take (default
+    /// 10 s); what is left is done by the next periodic sweep.
+    pub fn background_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.background_timeout = timeout;
+        self
+    }
+
+    /// How often the worker sweeps expired entries (default 1 hour).
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.settings.sweep_interval = interval;
+        self
+    }
+
+    /// How often the worker stores the access times that reads recorded in memory, and
+    /// syncs in [`Durability::Eventual`] mode (default 10 s). This is the resolution of
+    /// stored access times.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.settings.flush_interval = interval;
         self
     }
 
     /// The codec of values (default [`Postcard`]).
     pub fn value_codec<C2: Codec>(self, codec: C2) -> Builder<K, V, C2, KC> {
         Builder {
-            name: self.name,
-            key_size_limit: self.key_size_limit,
-            durability: self.durability,
-            map_size: self.map_size,
-            max_readers: self.max_readers,
+            settings: self.settings,
             value_codec: codec,
             key_codec: self.key_codec,
-            clock: self.clock,
             marker: PhantomData,
         }
     }
@@ -128,14 +198,9 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// The codec of keys (default [`Postcard`]). It must be deterministic.
     pub fn key_codec<KC2: Codec>(self, codec: KC2) -> Builder<K, V, C, KC2> {
         Builder {
-            name: self.name,
-            key_size_limit: self.key_size_limit,
-            durability: self.durability,
-            map_size: self.map_size,
-            max_readers: self.max_readers,
-            value_codec: self.value_codec,
+            settings: self.settings,
             key_codec: codec,
-            clock: self.clock,
+            value_codec: self.value_codec,
             marker: PhantomData,
         }
     }
@@ -154,16 +219,16 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     pub fn open(self, path: impl AsRef<Path>) -> Result<PersistDict<K, V, C, KC>>
     where
         K: Serialize + DeserializeOwned,
-        V: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned + Clone,
     {
-        if !(1..=MAX_KEY_SIZE_LIMIT).contains(&self.key_size_limit) {
+        if !(1..=MAX_KEY_SIZE_LIMIT).contains(&self.settings.key_size_limit) {
             return Err(Error::InvalidOption {
                 option: "key_size_limit",
-                reason: format!("{} is not in 1..=511", self.key_size_limit),
+                reason: format!("{} is not in 1..=511", self.settings.key_size_limit),
             });
         }
-        if self.map_size == 0 || self.max_readers == 0 {
-            let option = if self.map_size == 0 {
+        if self.settings.map_size == 0 || self.settings.max_readers == 0 {
+            let option = if self.settings.map_size == 0 {
                 "map_size"
             } else {
                 "max_readers"
@@ -175,11 +240,12 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
         }
         let store_options = StoreOptions {
             map_size: self
+                .settings
                 .map_size
                 .div_ceil(MAP_SIZE_GRANULE)
                 .saturating_mul(MAP_SIZE_GRANULE),
-            durability: self.durability,
-            max_readers: self.max_readers,
+            durability: self.settings.durability,
+            max_readers: self.settings.max_readers,
         };
         PersistDict::from_builder(self, path.as_ref(), &store_options)
     }
