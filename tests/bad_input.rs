@@ -50,12 +50,12 @@ fn a_data_file_that_is_not_lmdb_is_refused_and_left_alone() {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
 struct V1 {
     name: String,
 }
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
 struct V2 {
     name: String,
     tags: Vec<String>,

@@ -1,0 +1,118 @@
+//! The in-memory cache: hits take no transaction, and are never stale across processes.
+
+mod common;
+
+use persistdict::{Background, PersistDict};
+
+type D = PersistDict<String, String>;
+
+fn open(dir: &std::path::Path, capacity: usize) -> D {
+    PersistDict::builder()
+        .cache_capacity(capacity)
+        .background(Background::Disabled)
+        .open(dir)
+        .unwrap()
+}
+
+#[test]
+fn a_repeated_get_is_a_cache_hit() {
+    let dir = common::tempdir();
+    let d = open(dir.path(), 16);
+    d.insert("k".into(), "v".into()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(d.get("k").unwrap().as_deref(), Some("v"));
+    }
+    let stats = d.stats().unwrap();
+    assert_eq!((stats.hits, stats.cached), (3, 1), "{stats:?}");
+}
+
+#[test]
+fn get_performs_no_write_transaction_with_or_without_cache() {
+    for capacity in [0, 16] {
+        let dir = common::tempdir();
+        let clock = persistdict::Clock::manual(std::time::SystemTime::now());
+        let d: D = PersistDict::builder()
+            .cache_capacity(capacity)
+            .clock(clock.clone())
+            .background(Background::Disabled)
+            .open(dir.path())
+            .unwrap();
+        d.insert("k".into(), "v".into()).unwrap();
+        // The reads below are later than the write, so their access time is news.
+        clock.advance(std::time::Duration::from_secs(1));
+        let before = d.stats().unwrap().last_txn_id;
+        for _ in 0..100 {
+            assert!(d.get("k").unwrap().is_some());
+            assert!(d.get("missing").unwrap().is_none());
+            assert!(d.contains_key("k").unwrap());
+        }
+        assert_eq!(
+            d.stats().unwrap().last_txn_id,
+            before,
+            "capacity {capacity}"
+        );
+        // The reads were recorded in memory: flush stores them in one transaction.
+        d.flush().unwrap();
+        assert_eq!(d.stats().unwrap().last_txn_id, before + 1);
+    }
+}
+
+#[test]
+fn our_own_writes_update_the_cache_and_another_handles_writes_invalidate_it() {
+    let dir = common::tempdir();
+    let a = open(dir.path(), 16);
+    let b = open(dir.path(), 16);
+    a.insert("k".into(), "1".into()).unwrap();
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("1"));
+    a.insert("k".into(), "2".into()).unwrap();
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        a.stats().unwrap().hits,
+        2,
+        "the write-through kept the entry cached"
+    );
+    b.insert("k".into(), "3".into()).unwrap();
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("3"));
+    b.remove("k").unwrap();
+    assert_eq!(a.get("k").unwrap(), None);
+}
+
+#[test]
+fn a_cache_hit_after_another_processs_write_returns_the_new_value() {
+    let dir = common::tempdir();
+    let d = open(dir.path(), 16);
+    d.insert("k".into(), "parent".into()).unwrap();
+    assert_eq!(d.get("k").unwrap().as_deref(), Some("parent"));
+    assert_eq!(d.get("k").unwrap().as_deref(), Some("parent"));
+    assert_eq!(d.stats().unwrap().hits, 2);
+    common::finish_child(common::spawn_child("child_overwrites", dir.path(), &[]));
+    assert_eq!(d.get("k").unwrap().as_deref(), Some("child"));
+}
+
+#[test]
+#[ignore = "child process of a_cache_hit_after_another_processs_write_returns_the_new_value"]
+fn child_overwrites() {
+    let Some(dir) = common::child_dir() else {
+        return;
+    };
+    let d = open(&dir, 16);
+    d.insert("k".into(), "child".into()).unwrap();
+}
+
+#[test]
+fn update_and_transactions_keep_the_cache_right() {
+    let dir = common::tempdir();
+    let d = open(dir.path(), 16);
+    d.insert("n".into(), "0".into()).unwrap();
+    d.get("n").unwrap();
+    d.update("n", |v| v.map(|v| v + "1")).unwrap();
+    assert_eq!(d.get("n").unwrap().as_deref(), Some("01"));
+    d.transaction(|tx| {
+        tx.insert("n".into(), "tx".into())?;
+        Ok::<_, persistdict::Error>(())
+    })
+    .unwrap();
+    assert_eq!(d.get("n").unwrap().as_deref(), Some("tx"));
+    d.clear().unwrap();
+    assert_eq!(d.get("n").unwrap(), None);
+}
