@@ -10,7 +10,7 @@
 use persistdict::PersistDict;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 struct Visit {
     run: u64,
     unix_seconds: u64,
