@@ -18,6 +18,8 @@ use crate::error::Result;
 
 /// Entries examined per write transaction by sweeps and checks.
 pub(crate) const CHUNK: usize = 1_000;
+/// Pause between chunks, so that writers waiting for LMDB's lock get it.
+const CHUNK_PAUSE: Duration = Duration::from_micros(50);
 
 /// When the checks and sweeps of a dict run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -239,6 +241,9 @@ fn chunked<P, T>(
         if out_of_time(store, deadline) {
             return Ok(false);
         }
+        // LMDB's writer lock is not fair: without a pause, the next chunk takes it back
+        // before a waiting writer wakes up, and that writer waits for the whole sweep.
+        std::thread::sleep(CHUNK_PAUSE);
     }
 }
 
