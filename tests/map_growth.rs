@@ -4,14 +4,19 @@ mod common;
 
 use persistdict::{Durability, PersistDict};
 
+/// A dict with a 1 MiB map, which the tests overfill.
+fn small_map(dir: impl AsRef<std::path::Path>) -> PersistDict<u32, Vec<u8>> {
+    PersistDict::builder()
+        .map_size(1 << 20)
+        .durability(Durability::Eventual)
+        .open(dir)
+        .unwrap()
+}
+
 #[test]
 fn a_one_mebibyte_map_takes_two_hundred_mebibytes() {
     let dir = common::tempdir();
-    let d: PersistDict<u32, Vec<u8>> = PersistDict::builder()
-        .map_size(1 << 20)
-        .durability(Durability::Eventual)
-        .open(dir.path())
-        .unwrap();
+    let d: PersistDict<u32, Vec<u8>> = small_map(dir.path());
     let value = |i: u32| vec![(i % 251) as u8; 1 << 20];
     // Single inserts (MapFull at put) and a multi-entry transaction (MapFull mid-transaction).
     for i in 0..150 {
@@ -36,11 +41,7 @@ fn a_one_mebibyte_map_takes_two_hundred_mebibytes() {
 fn a_map_grown_by_another_handle_is_adopted_after_reopen() {
     let dir = common::tempdir();
     {
-        let d: PersistDict<u32, Vec<u8>> = PersistDict::builder()
-            .map_size(1 << 20)
-            .durability(Durability::Eventual)
-            .open(dir.path())
-            .unwrap();
+        let d: PersistDict<u32, Vec<u8>> = small_map(dir.path());
         d.extend((0..8).map(|i| (i, vec![1; 1 << 20]))).unwrap();
     }
     // Reopening with a map smaller than the file works: LMDB adopts the file's size.
@@ -55,11 +56,7 @@ fn a_map_grown_by_another_handle_is_adopted_after_reopen() {
 #[test]
 fn a_map_grown_by_another_process_is_adopted_by_an_open_handle() {
     let dir = common::tempdir();
-    let d: PersistDict<u32, Vec<u8>> = PersistDict::builder()
-        .map_size(1 << 20)
-        .durability(Durability::Eventual)
-        .open(dir.path())
-        .unwrap();
+    let d: PersistDict<u32, Vec<u8>> = small_map(dir.path());
     d.insert(0, vec![0; 16]).unwrap();
     common::finish_child(common::spawn_child("child_fills_the_map", dir.path(), &[]));
     // Both reading and writing need the larger map now.
@@ -74,11 +71,7 @@ fn child_fills_the_map() {
     let Some(dir) = common::child_dir() else {
         return;
     };
-    let d: PersistDict<u32, Vec<u8>> = PersistDict::builder()
-        .map_size(1 << 20)
-        .durability(Durability::Eventual)
-        .open(dir)
-        .unwrap();
+    let d: PersistDict<u32, Vec<u8>> = small_map(dir);
     for i in 1..9 {
         d.insert(i, vec![i as u8; 1 << 20]).unwrap();
     }

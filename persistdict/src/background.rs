@@ -170,7 +170,14 @@ fn open_time_work(store: &Store, config: &Config, deadline: Instant) {
             .record_error(&config.name, "integrity check", &error),
     }
     if let Some(expire_after) = config.expire_after
-        && let Err(error) = sweep(store, config, expire_after, Some(deadline))
+        && let Err(error) = sweep(
+            store,
+            &config.name,
+            &config.clock,
+            config.limit,
+            expire_after,
+            Some(deadline),
+        )
     {
         store
             .counters
@@ -206,7 +213,14 @@ fn run(weak: &Weak<Store>, config: &Config, stopped: &mpsc::Receiver<()>) {
             && last_sweep.elapsed() >= config.sweep_interval
         {
             last_sweep = Instant::now();
-            if let Err(error) = sweep(&store, config, expire_after, None) {
+            if let Err(error) = sweep(
+                &store,
+                &config.name,
+                &config.clock,
+                config.limit,
+                expire_after,
+                None,
+            ) {
                 store
                     .counters
                     .record_error(&config.name, "expiry sweep", &error);
@@ -250,14 +264,15 @@ fn chunked<P, T>(
 /// Removes entries not accessed for `expire_after`, in chunks; returns their keys.
 pub(crate) fn sweep(
     store: &Store,
-    config: &Config,
+    name: &str,
+    clock: &Clock,
+    limit: usize,
     expire_after: Duration,
     deadline: Option<Instant>,
 ) -> Result<Vec<Vec<u8>>> {
     // Stored access times must be current before they are judged.
     store.flush_atimes()?;
-    let cutoff = config
-        .clock
+    let cutoff = clock
         .now_ms()
         .saturating_sub(expire_after.as_millis() as u64);
     let mut removed = Vec::new();
@@ -267,7 +282,7 @@ pub(crate) fn sweep(
         |w, after: Option<&u64>| {
             let pending = |k: &[u8]| store.pending_atime(k);
             let (chunk, reached, done) =
-                w.expire_chunk(after.copied(), CHUNK, cutoff, config.limit, pending)?;
+                w.expire_chunk(after.copied(), CHUNK, cutoff, limit, pending)?;
             Ok((reached, done, chunk))
         },
         |chunk| removed.extend(chunk),
@@ -278,7 +293,11 @@ pub(crate) fn sweep(
         .fetch_add(removed.len() as u64, Ordering::Relaxed);
     store.counters.sweeps.fetch_add(1, Ordering::Relaxed);
     if !removed.is_empty() {
-        tracing::info!(dict = %config.name, removed = removed.len(), "expired entries removed");
+        tracing::info!(
+            dict = name,
+            removed = removed.len(),
+            "expired entries removed"
+        );
     }
     Ok(removed)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::background::{self, Background, IntegrityReport};
+use crate::background::{self, IntegrityReport};
 use crate::cache::{Cache, Change};
 use crate::clock::{Clock, from_ms};
 use crate::codec::{Codec, Postcard};
@@ -583,17 +583,15 @@ where
         let Some(expire_after) = self.inner.expire_after else {
             return Ok(0);
         };
-        let config = background::Config {
-            name: self.inner.name.clone(),
-            mode: Background::Foreground,
-            expire_after: Some(expire_after),
-            sweep_interval: Duration::ZERO,
-            flush_interval: Duration::ZERO,
-            timeout: Duration::MAX,
-            limit: self.limit(),
-            clock: self.inner.clock.clone(),
-        };
-        let removed = background::sweep(&self.inner.store, &config, expire_after, None)?;
+        let inner = &self.inner;
+        let removed = background::sweep(
+            &inner.store,
+            &inner.name,
+            &inner.clock,
+            self.limit(),
+            expire_after,
+            None,
+        )?;
         // The sweep's commits are not ours to apply key by key: start the cache afresh.
         self.inner
             .cache
