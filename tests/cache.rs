@@ -116,3 +116,17 @@ fn update_and_transactions_keep_the_cache_right() {
     d.clear().unwrap();
     assert_eq!(d.get("n").unwrap(), None);
 }
+
+#[test]
+fn a_write_that_changes_nothing_does_not_hide_the_next_commit_of_another_handle() {
+    let dir = common::tempdir();
+    let a = open(dir.path(), 16);
+    let b = open(dir.path(), 16);
+    a.insert("k".into(), "1".into()).unwrap();
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("1"));
+    // Nothing to remove: LMDB gives such a transaction no id of its own, so the next commit,
+    // by `b`, gets the id `a` would have counted as its own.
+    assert!(!a.remove("missing").unwrap());
+    b.insert("k".into(), "2".into()).unwrap();
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("2"));
+}

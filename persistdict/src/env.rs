@@ -310,7 +310,11 @@ impl Store {
     }
 
     /// [`write`](Self::write) for closures with their own error type; also returns the id of
-    /// the committed transaction.
+    /// the committed transaction, or 0 if `f` wrote nothing and nothing was committed.
+    ///
+    /// A transaction that wrote nothing is aborted rather than committed: LMDB would not give
+    /// it a new id, so its id could be taken by another process's next commit, and a cache that
+    /// accounted for ours under that id would miss theirs.
     pub(crate) fn write_as<T, E: From<Error>>(
         &self,
         mut f: impl FnMut(&mut WriteTxn<'_>) -> Result<T, E>,
@@ -330,8 +334,13 @@ impl Store {
                 txn,
                 store: self,
                 map_full: false,
+                wrote: false,
             };
             match f(&mut w) {
+                Ok(value) if !w.wrote => {
+                    drop(w);
+                    return Ok((value, 0));
+                }
                 Ok(value) => match (w.txn.id() as u64, w.txn.commit()) {
                     (id, Ok(())) => return Ok((value, id)),
                     (_, Err(heed::Error::Mdb(MdbError::MapFull))) => {}
@@ -567,6 +576,10 @@ pub(crate) struct WriteTxn<'s> {
     /// Set when an operation hit `MapFull`: the transaction is then replayed in a larger map
     /// whatever error the caller's closure turned it into.
     map_full: bool,
+    /// Set when a change reached LMDB. Every change goes through [`check`](Self::check), and
+    /// each one (a put, a delete of a key that is there, a clear) marks LMDB's transaction
+    /// dirty, so a commit with `wrote` set takes a new transaction id.
+    wrote: bool,
 }
 
 impl WriteTxn<'_> {
@@ -576,8 +589,10 @@ impl WriteTxn<'_> {
     }
 
     fn check<T>(&mut self, result: heed::Result<T>) -> Result<T> {
-        if let Err(heed::Error::Mdb(MdbError::MapFull)) = result {
-            self.map_full = true;
+        match result {
+            Ok(_) => self.wrote = true,
+            Err(heed::Error::Mdb(MdbError::MapFull)) => self.map_full = true,
+            Err(_) => {}
         }
         Ok(result?)
     }
