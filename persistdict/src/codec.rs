@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::BoxError;
+use crate::error::{BoxError, Error, Result};
 
 /// A serde format (optionally with a byte transform such as compression) used to store keys
 /// or values.
@@ -85,6 +85,19 @@ pub trait Codec: Send + Sync + 'static {
         self.encode_into(value, &mut out)?;
         Ok(out)
     }
+}
+
+/// `value` encoded by `codec`, or an [`Error::Encode`] saying it was a `what` ("key", ...).
+pub(crate) fn encode_as<T: Serialize + ?Sized>(
+    codec: &impl Codec,
+    what: &'static str,
+    value: &T,
+) -> Result<Vec<u8>> {
+    codec.encode(value).map_err(|source| Error::Encode {
+        what,
+        type_name: std::any::type_name::<T>(),
+        source,
+    })
 }
 
 /// The default codec: [postcard](https://docs.rs/postcard), a compact, stable binary format.

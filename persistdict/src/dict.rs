@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::background::{self, IntegrityReport};
 use crate::cache::{Cache, Change};
 use crate::clock::{Clock, from_ms};
-use crate::codec::{Codec, Postcard};
+use crate::codec::{Codec, Postcard, encode_as};
 use crate::env::{FORMAT_VERSION, ReadTxn, Shared, Store, StoreOptions, WriteTxn};
 use crate::error::{Error, KeyBytes, Result};
 use crate::options::Builder;
@@ -60,15 +60,15 @@ const INFO_INITIALIZED: &str = "initialized";
 /// # Ok(()) }
 /// ```
 pub struct PersistDict<K, V, C = Postcard, KC = Postcard> {
-    inner: Arc<Inner<V, C, KC>>,
+    pub(crate) inner: Arc<Inner<V, C, KC>>,
     marker: PhantomData<fn(K) -> V>,
 }
 
-struct Inner<V, C, KC> {
-    store: Arc<Shared>,
-    cache: Cache<V>,
+pub(crate) struct Inner<V, C, KC> {
+    pub(crate) store: Arc<Shared>,
+    pub(crate) cache: Cache<V>,
     expire_after: Option<Duration>,
-    value_codec: C,
+    pub(crate) value_codec: C,
     key_codec: KC,
     name: String,
     key_size_limit: usize,
@@ -177,34 +177,20 @@ where
         self.inner.store.path()
     }
 
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.inner.clock.now_ms()
     }
 
-    fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.inner.key_size_limit
     }
 
-    fn encode_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
-        self.inner
-            .key_codec
-            .encode(key)
-            .map_err(|source| Error::Encode {
-                what: "key",
-                type_name: std::any::type_name::<Q>(),
-                source,
-            })
+    pub(crate) fn encode_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
+        encode_as(&self.inner.key_codec, "key", key)
     }
 
     fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
-        self.inner
-            .value_codec
-            .encode(value)
-            .map_err(|source| Error::Encode {
-                what: "value",
-                type_name: std::any::type_name::<V>(),
-                source,
-            })
+        encode_as(&self.inner.value_codec, "value", value)
     }
 
     fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
@@ -272,16 +258,32 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
+        self.cached_get(&key, |key, bytes| self.decode_value(key, bytes))
+    }
+
+    /// The value of encoded `key` from the cache, or else read and turned into a `V` by
+    /// `decode(key, value bytes)`; either way an access.
+    pub(crate) fn cached_get(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8], &[u8]) -> Result<V>,
+    ) -> Result<Option<V>> {
         let store = &self.inner.store;
         let now = self.now();
-        if let Some(value) = self.inner.cache.get(&key, store.last_txn_id()) {
-            store.touch(&key, now);
+        if let Some(value) = self.inner.cache.get(key, store.last_txn_id()) {
+            store.touch(key, now);
             return Ok(Some(value));
         }
-        let (value, snapshot) = store.read_at(|txn, id| Ok((self.get_in(txn, &key)?, id)))?;
+        let (value, snapshot) = store.read_at(|txn, id| {
+            let value = match store.get(txn, key, self.limit())? {
+                None => None,
+                Some(record) => Some(decode(key, record.value)?),
+            };
+            Ok((value, id))
+        })?;
         if let Some(value) = &value {
-            self.inner.cache.put_read(&key, value.clone(), snapshot);
-            store.touch(&key, now);
+            self.inner.cache.put_read(key, value.clone(), snapshot);
+            store.touch(key, now);
         }
         Ok(value)
     }

@@ -29,6 +29,20 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A field of a `#[persistent]` struct could not be decoded as the field's type (for
+    /// example because the field's type changed since it was written). Nothing was deleted:
+    /// the handle's `set_<field>` overwrites the stored value and `reset_<field>` removes it,
+    /// after which the field reads as its default.
+    #[error("cannot decode the stored field `{field}` as `{type_name}`")]
+    Field {
+        /// The field's stored name.
+        field: &'static str,
+        /// The field's Rust type.
+        type_name: &'static str,
+        /// The codec's error.
+        #[source]
+        source: BoxError,
+    },
     /// A stored key could not be decoded as the dict's key type.
     #[error("cannot decode the stored key {key} as `{type_name}`")]
     DecodeKey {

@@ -8,9 +8,16 @@ mod codec;
 mod dict;
 mod env;
 mod error;
+mod fields;
 mod key;
+mod memo;
 mod options;
 mod record;
+
+/// What the macros' generated code calls. Not public API: no semver guarantee.
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use background::{Background, IntegrityReport};
 pub use clock::Clock;
@@ -22,4 +29,164 @@ pub use codec::{Codec, Postcard};
 pub use dict::{Iter, Keys, Metadata, PersistDict, Stats, Transaction, Values};
 pub use env::Durability;
 pub use error::{BoxError, Error, KeyBytes, Result};
+pub use memo::Memo;
+
+/// Makes a struct of typed fields, or a map type, persistent.
+///
+/// # On a struct with named fields
+///
+/// The struct stays a plain data type; the macro adds a handle type named after it with
+/// `Store` appended (`AppState` gets `AppStateStore`; the `handle` option picks another name)
+/// with typed accessors. Each field is stored as its own entry, so processes that change
+/// different fields never overwrite each other.
+///
+/// ```
+/// use persistdict::persistent;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[persistent(path = "state/app", expire_days = 30)]
+/// #[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+/// struct AppState {
+///     counter: u64,
+///     last_user: Option<String>,
+///     #[persistent(default = vec!["welcome".to_string()])]
+///     recent: Vec<String>,
+/// }
+///
+/// # fn main() -> persistdict::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let s = AppState::open_at(dir.path())?;      // or `AppState::open()` at `state/app`
+/// assert_eq!(s.counter()?, 0);                  // never stored: the default
+/// s.set_counter(3)?;
+/// s.update_counter(|c| *c += 1)?;               // atomic, across processes
+/// s.modify(|st| {                               // several fields, one transaction
+///     st.last_user = Some("ada".into());
+///     st.recent.push("x".into());
+/// })?;
+/// let snapshot: AppState = s.load()?;           // every field from one snapshot
+/// assert_eq!(snapshot.counter, 4);
+/// assert_eq!(snapshot.recent, ["welcome", "x"]);
+/// s.save(&AppState::default())?;
+/// # Ok(()) }
+/// ```
+///
+/// Per field, the handle has `field()`, `set_field(value)`, `update_field(|v| ..)` (atomic;
+/// returns the new value) and `reset_field()` (removes the stored value, so that it reads as
+/// its default). For the whole struct it has `load()`, `save(&state)`, `modify(|state| ..)`,
+/// `flush()` and `path()`, and `open()` / `open_at(path)` exist on both the struct and the
+/// handle. The accessors have the field's visibility; the rest has the struct's.
+///
+/// A field that was never stored reads as its `#[persistent(default = expr)]`, or else as
+/// that field of the struct's `Default` (so the struct needs `Default` unless every field
+/// has its own). A field added to the struct later reads as its default until set; the
+/// stored value of a removed field is ignored. When a field's stored value no longer
+/// decodes as its type, reading it fails with [`Error::Field`] naming the field; its
+/// `set_field` overwrites and `reset_field` removes the value without decoding it.
+///
+/// # On a map type
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// #[persistdict::persistent(path = "cache/embeddings", expire_days = 30)]
+/// type Embeddings = HashMap<String, Vec<f32>>;
+///
+/// # fn main() -> persistdict::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let e = Embeddings::open_at(dir.path())?;
+/// e.insert("hello".into(), vec![0.1, 0.2])?;     // a PersistDict<String, Vec<f32>>
+/// assert_eq!(e.get("hello")?, Some(vec![0.1, 0.2]));
+/// # Ok(()) }
+/// ```
+///
+/// `HashMap<K, V>`, `BTreeMap<K, V>` and `IndexMap<K, V>` are recognized, as a type alias or
+/// as the one field of a tuple struct. The result is a struct that dereferences to
+/// [`PersistDict<K, V>`](PersistDict) and has `open()`, `open_at(path)` and `into_inner()`.
+/// Iteration follows insertion order, whatever the map type was.
+///
+/// # Options
+///
+/// | option | meaning |
+/// |---|---|
+/// | `path = "dir"` | required: the directory; `~/` at its start is the home directory |
+/// | `expire_days = N` | remove entries not accessed for `N` days (see [`Builder::expire_days`]) |
+/// | `name = "..."` | the label in log events |
+/// | `cache = N` | in-memory cache capacity, 0 for none (default 128) |
+/// | `codec = "path::To::Codec"` | the value codec, a [`Codec`] that implements `Default` |
+/// | `durability = "immediate"` or `"eventual"` | see [`Durability`] |
+/// | `crate = "path"` | where to find this crate, if it was renamed |
+/// | `handle = "Name"` | the handle type's name (structs) |
+///
+/// Put `#[persistent]` above `#[derive(...)]`. Field options: `default = expr`, and
+/// `rename = "name"` to store a field under another name (to keep its data when renaming
+/// it).
+#[cfg(feature = "derive")]
+pub use persistdict_derive::persistent;
+
 pub use options::Builder;
+/// Stores a function's results on disk, keyed by its arguments.
+///
+/// ```
+/// use persistdict::memoize;
+///
+/// #[memoize(path = "target/doc-cache/square")]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// assert_eq!(square(12), 144);      // computed, and stored
+/// assert_eq!(square(12), 144);      // read back, in this process or any later one
+/// square_invalidate(12).unwrap();   // forget that one result
+/// ```
+///
+/// # Keys
+///
+/// The key is the function's arguments, serialized with postcard (so they must be
+/// `Serialize`; `&str`, `&[T]` and other references work), and hashed by the dict when long.
+/// Different arguments never share an entry. `ignore(arg, ...)` leaves arguments out of the
+/// key.
+///
+/// Each function has its own namespace: its path in the crate, a digest of its signature and
+/// body, and its `version = N`. Changing the function's code therefore makes its old results
+/// unreachable; expiry (`expire_days`) removes them eventually. With
+/// `invalidate_on_change = false` only the name and `version` count: results survive edits
+/// that don't change what the function computes (a refactoring, a new log line), but then
+/// raising `version` by hand is the only way to drop results an edit made wrong.
+///
+/// # What is stored
+///
+/// A plain `T` is stored. For `Result<T, E>` (including aliases such as `io::Result<T>`) only
+/// `Ok` values are stored: errors are returned and not cached. For `Option<T>` only `Some`
+/// is stored. `store_all = true` stores every result, errors and `None` included (the whole
+/// return type must then be serializable). A stored value that no longer decodes (the
+/// return type changed) is a miss, and is overwritten.
+///
+/// # Failures and concurrency
+///
+/// A cache failure never breaks the function: if the store can't be opened, read or
+/// written, the function runs and its result is returned; the failure is logged with
+/// `tracing`. Identical calls running at the same time in one process compute once; the
+/// others wait for that result (if it is not stored, for example an `Err`, they compute in
+/// turn). Processes share the results through the directory.
+///
+/// Results default to [`Durability::Eventual`]: a power cut may lose the last results
+/// written, which are then computed again; a process crash loses nothing.
+///
+/// # `async fn`, methods and companions
+///
+/// `async fn` works with any executor: waiting for an identical call in flight awaits
+/// without blocking the thread. Associated functions work; a `self` receiver must be left
+/// out with `ignore(self)` (the result then must not depend on `self`). Generic functions
+/// can't be memoized.
+///
+/// Next to `f`, the macro defines `f_invalidate(args...)` (the same arguments minus ignored
+/// ones; removes that call's result) and `f_memo()`, the [`Memo`] with `clear()` and
+/// `dict()`.
+///
+/// # Options
+///
+/// `path` (required), `expire_days`, `name`, `cache`, `codec`, `durability` and `crate` as
+/// for [`persistent`], plus `version = N`, `invalidate_on_change = false`,
+/// `ignore(arg, ...)` and `store_all = true`.
+#[cfg(feature = "derive")]
+pub use persistdict_derive::memoize;

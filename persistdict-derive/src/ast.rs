@@ -1,0 +1,311 @@
+//! The models of the annotated items, keeping the original tokens for spans.
+
+use syn::{
+    Expr, Field, FnArg, GenericArgument, Ident, ItemFn, ItemStruct, LitStr, Pat, PathArguments,
+    Receiver, ReturnType, Type, Visibility,
+};
+
+use crate::attr::{self, FieldOptions};
+use crate::ctxt::Ctxt;
+
+/// What `#[persistent]` was put on.
+pub(crate) enum Persistent {
+    /// A struct with named fields: one stored entry per field.
+    Struct(Box<StructModel>),
+    /// A map type, or a tuple struct wrapping one: a named `PersistDict`.
+    Map(Box<MapModel>),
+}
+
+pub(crate) struct StructModel {
+    /// The struct as the user wrote it, minus the field attributes of ours.
+    pub(crate) item: ItemStruct,
+    pub(crate) fields: Vec<FieldModel>,
+}
+
+pub(crate) struct FieldModel {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+    pub(crate) vis: Visibility,
+    /// The name the field is stored under.
+    pub(crate) key: LitStr,
+    pub(crate) default: Option<Expr>,
+}
+
+pub(crate) struct MapModel {
+    /// The item's attributes (documentation, `cfg`...), kept on the generated type.
+    pub(crate) attrs: Vec<syn::Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) ident: Ident,
+    pub(crate) key: Type,
+    pub(crate) value: Type,
+    /// The map type as written.
+    pub(crate) map: Type,
+}
+
+/// Map types `#[persistent]` recognizes, by the last segment of their path.
+const MAP_TYPES: [&str; 3] = ["HashMap", "BTreeMap", "IndexMap"];
+
+impl Persistent {
+    /// The model of `item`, or `None` after recording why it can't have one.
+    pub(crate) fn from_item(cx: &Ctxt, item: &syn::Item) -> Option<Self> {
+        let what = "`#[persistent]` goes on a struct with named fields or on a map type";
+        match item {
+            syn::Item::Struct(s) => {
+                if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
+                    cx.error(
+                        &s.generics,
+                        "`#[persistent]` structs can't be generic: the stored types must be known",
+                    );
+                    return None;
+                }
+                match &s.fields {
+                    syn::Fields::Named(_) => {
+                        Some(Persistent::Struct(Box::new(StructModel::new(cx, s))))
+                    }
+                    syn::Fields::Unnamed(fields) => {
+                        let map = (fields.unnamed.len() == 1)
+                            .then(|| map_types(&fields.unnamed[0].ty))
+                            .flatten();
+                        let Some((key, value)) = map else {
+                            cx.error(
+                                fields,
+                                "a tuple struct with `#[persistent]` must wrap one map type, \
+                                 like `struct Embeddings(HashMap<String, Vec<f32>>);`",
+                            );
+                            return None;
+                        };
+                        let map = fields.unnamed[0].ty.clone();
+                        Some(Persistent::Map(Box::new(MapModel::new(
+                            cx, s, key, value, map,
+                        ))))
+                    }
+                    syn::Fields::Unit => {
+                        cx.error(
+                            &s.ident,
+                            format!("{what}; a unit struct has nothing to store"),
+                        );
+                        None
+                    }
+                }
+            }
+            syn::Item::Type(t) => {
+                if !t.generics.params.is_empty() {
+                    cx.error(&t.generics, "`#[persistent]` map types can't be generic");
+                    return None;
+                }
+                let Some((key, value)) = map_types(&t.ty) else {
+                    cx.error(
+                        &t.ty,
+                        "expected a map type such as `HashMap<K, V>` or `BTreeMap<K, V>`",
+                    );
+                    return None;
+                };
+                Some(Persistent::Map(Box::new(MapModel {
+                    attrs: t.attrs.clone(),
+                    vis: t.vis.clone(),
+                    ident: t.ident.clone(),
+                    key,
+                    value,
+                    map: (*t.ty).clone(),
+                })))
+            }
+            syn::Item::Enum(e) => {
+                cx.error(e.enum_token, format!("{what}, not on an enum"));
+                None
+            }
+            syn::Item::Union(u) => {
+                cx.error(u.union_token, format!("{what}, not on a union"));
+                None
+            }
+            other => {
+                cx.error(other, what);
+                None
+            }
+        }
+    }
+}
+
+impl StructModel {
+    fn new(cx: &Ctxt, item: &ItemStruct) -> Self {
+        let mut item = item.clone();
+        let mut fields = Vec::new();
+        for field in &mut item.fields {
+            fields.push(FieldModel::new(cx, field));
+            field.attrs.retain(|a| !a.path().is_ident("persistent"));
+        }
+        StructModel { item, fields }
+    }
+}
+
+impl FieldModel {
+    fn new(cx: &Ctxt, field: &Field) -> Self {
+        let mut options = FieldOptions::new();
+        for a in field
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("persistent"))
+        {
+            attr::parse_field(cx, a, &mut options);
+        }
+        // Named fields always have an identifier.
+        let ident = field
+            .ident
+            .clone()
+            .unwrap_or_else(|| Ident::new("_", proc_macro2::Span::call_site()));
+        let key = options
+            .rename
+            .value
+            .unwrap_or_else(|| LitStr::new(&unraw(&ident), ident.span()));
+        FieldModel {
+            ident,
+            ty: field.ty.clone(),
+            vis: field.vis.clone(),
+            key,
+            default: options.default.value,
+        }
+    }
+}
+
+impl MapModel {
+    fn new(cx: &Ctxt, s: &ItemStruct, key: Type, value: Type, map: Type) -> Self {
+        for a in s.attrs.iter().filter(|a| a.path().is_ident("derive")) {
+            cx.error(
+                a,
+                "a `#[persistent]` map type is a handle that gets `Clone` and `Debug`; \
+                 remove this `derive`",
+            );
+        }
+        MapModel {
+            attrs: s.attrs.clone(),
+            vis: s.vis.clone(),
+            ident: s.ident.clone(),
+            key,
+            value,
+            map,
+        }
+    }
+}
+
+/// The key and value types of a map type.
+fn map_types(ty: &Type) -> Option<(Type, Type)> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if !MAP_TYPES.iter().any(|m| last.ident == m) {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    });
+    Some((types.next()?, types.next()?))
+}
+
+/// An identifier as written, without `r#`.
+pub(crate) fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#")
+        .map_or_else(|| s.clone(), str::to_owned)
+}
+
+/// A `#[memoize]`d function.
+pub(crate) struct MemoFn {
+    pub(crate) item: ItemFn,
+    pub(crate) receiver: Option<Receiver>,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) output: Output,
+}
+
+/// A named argument.
+pub(crate) struct Arg {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+    /// Whether `ignore(...)` leaves it out of the key.
+    pub(crate) ignored: bool,
+}
+
+/// The return type, and what of it is stored.
+pub(crate) struct Output {
+    /// The whole return type (`()` when none is written).
+    pub(crate) ty: Type,
+    pub(crate) kind: OutputKind,
+}
+
+pub(crate) enum OutputKind {
+    /// Every value is stored.
+    Whole,
+    /// `Result<T, E>`: `Ok(T)` is stored, errors are not.
+    Ok(Type),
+    /// `Option<T>`: `Some(T)` is stored, `None` is not.
+    Some(Type),
+}
+
+impl Output {
+    /// The type that is stored.
+    pub(crate) fn stored(&self) -> &Type {
+        match &self.kind {
+            OutputKind::Whole => &self.ty,
+            OutputKind::Ok(t) | OutputKind::Some(t) => t,
+        }
+    }
+}
+
+impl MemoFn {
+    /// The model of `item`; what can't be memoized is recorded in `cx`.
+    pub(crate) fn new(cx: &Ctxt, item: ItemFn, ignore: &[Ident], store_all: bool) -> Self {
+        let mut receiver = None;
+        let mut args = Vec::new();
+        for input in &item.sig.inputs {
+            match input {
+                FnArg::Receiver(r) => receiver = Some(r.clone()),
+                FnArg::Typed(typed) => match &*typed.pat {
+                    Pat::Ident(p) if p.subpat.is_none() => args.push(Arg {
+                        ident: p.ident.clone(),
+                        ty: (*typed.ty).clone(),
+                        ignored: ignore.contains(&p.ident),
+                    }),
+                    other => cx.error(
+                        other,
+                        "`#[memoize]` needs a name for each argument, like `text: &str`",
+                    ),
+                },
+            }
+        }
+        let ty = match &item.sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => (**ty).clone(),
+        };
+        let kind = if store_all {
+            OutputKind::Whole
+        } else {
+            match wrapped(&ty) {
+                Some(("Result", t)) => OutputKind::Ok(t),
+                Some(("Option", t)) => OutputKind::Some(t),
+                _ => OutputKind::Whole,
+            }
+        };
+        MemoFn {
+            item,
+            receiver,
+            args,
+            output: Output { ty, kind },
+        }
+    }
+}
+
+/// `("Result", T)` for `Result<T, ..>` and `("Option", T)` for `Option<T>`, by the last
+/// segment of the path (so `io::Result<T>` counts).
+fn wrapped(ty: &Type) -> Option<(&'static str, Type)> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    let name = ["Result", "Option"].into_iter().find(|n| last.ident == n)?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some((name, t.clone())),
+        _ => None,
+    }
+}

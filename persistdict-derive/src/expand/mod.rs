@@ -1,0 +1,77 @@
+//! Code generation from checked models; the only place that writes code.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::attr::{Durability, Options};
+
+pub(crate) mod memoize;
+pub(crate) mod persistent;
+
+/// How generated code names the runtime crate and its hidden module.
+pub(crate) struct Paths {
+    /// `::persistdict`, or the `crate = "..."` option.
+    pub(crate) krate: TokenStream,
+    /// `<krate>::__private`.
+    pub(crate) private: TokenStream,
+    /// The value codec's type: the `codec` option, or `<krate>::Postcard`.
+    pub(crate) codec: TokenStream,
+}
+
+impl Paths {
+    pub(crate) fn new(options: &Options) -> Self {
+        let krate = options
+            .krate
+            .value
+            .as_ref()
+            .map_or_else(|| quote!(::persistdict), |p| quote!(#p));
+        let codec = options
+            .codec
+            .value
+            .as_ref()
+            .map_or_else(|| quote!(#krate::Postcard), |p| quote!(#p));
+        Paths {
+            private: quote!(#krate::__private),
+            krate,
+            codec,
+        }
+    }
+
+    /// An expression of the runtime's `Options` with what the attribute set.
+    pub(crate) fn options(&self, options: &Options) -> TokenStream {
+        let Paths { krate, private, .. } = self;
+        let some = |value: Option<TokenStream>| {
+            value.map_or_else(
+                || quote!(::core::option::Option::None),
+                |v| quote!(::core::option::Option::Some(#v)),
+            )
+        };
+        let name = some(options.name.value.as_ref().map(|n| quote!(#n)));
+        let expire_days = some(options.expire_days.value.map(|d| quote!(#d)));
+        let cache = some(options.cache.value.map(|c| quote!(#c)));
+        let durability = some(options.durability.value.map(|d| match d {
+            Durability::Immediate => quote!(#krate::Durability::Immediate),
+            Durability::Eventual => quote!(#krate::Durability::Eventual),
+        }));
+        quote! {
+            #private::Options {
+                name: #name,
+                expire_days: #expire_days,
+                cache: #cache,
+                durability: #durability,
+            }
+        }
+    }
+
+    /// `Result<T, Error>` of the runtime.
+    pub(crate) fn result(&self, ty: &TokenStream) -> TokenStream {
+        let krate = &self.krate;
+        quote!(::core::result::Result<#ty, #krate::Error>)
+    }
+
+    /// An expression of the codec's value.
+    pub(crate) fn codec_value(&self) -> TokenStream {
+        let codec = &self.codec;
+        quote!(<#codec as ::core::default::Default>::default())
+    }
+}

@@ -1,0 +1,415 @@
+//! The runtime half of `#[memoize]`: a lazily opened dict of results, keyed by the encoded
+//! arguments, with one computation at a time per key in a process.
+//!
+//! A failure of the cache never fails the call: if the dict can't be opened, read or written,
+//! the function runs and its result is returned; the failure is logged with `tracing`.
+//!
+//! Keys are a 16-byte namespace (a blake3 digest of the function's path, its `version` and,
+//! unless `invalidate_on_change = false`, its signature and body) followed by the postcard
+//! encoding of the arguments that are part of the key. Changing the function's code thus
+//! changes every key: old results become unreachable, and expiry removes them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use event_listener::{Event, EventListener, Listener};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::__private::{Options, resolve_path};
+use crate::codec::{Codec, Postcard};
+use crate::dict::PersistDict;
+use crate::env::Durability;
+use crate::error::{Error, Result};
+
+/// Length of the namespace prefix of every key.
+const NAMESPACE_LEN: usize = 16;
+
+/// The results of one `#[memoize]`d function: reach it through the generated
+/// `<function>_memo()`.
+///
+/// Results are stored in a [`PersistDict`] keyed by the encoded arguments, opened at the first
+/// call. Several functions may share a directory: each has its own namespace in it.
+pub struct Memo<V, C = Postcard> {
+    config: MemoConfig,
+    state: OnceLock<State<V, C>>,
+}
+
+/// What `#[memoize]` knows at compile time.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct MemoConfig {
+    /// The `path` option.
+    pub path: &'static str,
+    /// The function's module path and name.
+    pub function: &'static str,
+    /// The function's signature and body, or "" with `invalidate_on_change = false`.
+    pub source: &'static str,
+    /// The `version` option.
+    pub version: u32,
+    /// The options shared with `#[persistent]`; durability defaults to `Eventual` here.
+    pub options: Options,
+}
+
+struct State<V, C> {
+    /// `None` when the dict could not be opened: calls then run uncached.
+    dict: Option<PersistDict<Vec<u8>, V, C>>,
+    namespace: [u8; NAMESPACE_LEN],
+    /// Calls being computed, by key. Invariant: a flight is in the map exactly while its
+    /// outcome is not set; its leader removes it, sets the outcome and notifies, in that order.
+    flights: Mutex<HashMap<Vec<u8>, Arc<Flight<V>>>>,
+}
+
+struct Flight<V> {
+    outcome: Mutex<Outcome<V>>,
+    done: Event,
+}
+
+enum Outcome<V> {
+    Computing,
+    /// The result to hand to the waiters.
+    Shared(V),
+    /// Nothing to hand over (an error, a `None`, a panic): waiters compute themselves.
+    Nothing,
+}
+
+/// The next step of a call.
+enum Step<V: 'static> {
+    Hit(V),
+    Wait(EventListener, Arc<Flight<V>>),
+    Lead(Leader<'static, V>),
+}
+
+impl<V, C> fmt::Debug for Memo<V, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memo")
+            .field("function", &self.config.function)
+            .field("path", &self.config.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V, C> Memo<V, C>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+{
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn new(config: MemoConfig) -> Self {
+        Memo {
+            config,
+            state: OnceLock::new(),
+        }
+    }
+
+    fn state(&self) -> &State<V, C> {
+        self.state.get_or_init(|| {
+            let config = &self.config;
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(config.function.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(&config.version.to_le_bytes());
+            hasher.update(config.source.as_bytes());
+            let mut namespace = [0; NAMESPACE_LEN];
+            namespace.copy_from_slice(&hasher.finalize().as_bytes()[..NAMESPACE_LEN]);
+            let dict = self
+                .open()
+                .inspect_err(|error| {
+                    tracing::warn!(
+                        function = config.function,
+                        path = config.path,
+                        error = error as &dyn std::error::Error,
+                        "cannot open the memoization store; calls run uncached",
+                    );
+                })
+                .ok();
+            State {
+                dict,
+                namespace,
+                flights: Mutex::new(HashMap::new()),
+            }
+        })
+    }
+
+    fn open(&self) -> Result<PersistDict<Vec<u8>, V, C>> {
+        let config = &self.config;
+        let options = Options {
+            name: Some(config.options.name.unwrap_or(config.function)),
+            durability: Some(config.options.durability.unwrap_or(Durability::Eventual)),
+            ..config.options
+        };
+        let builder = PersistDict::<Vec<u8>, V>::builder().value_codec(C::default());
+        options.apply(builder).open(resolve_path(config.path)?)
+    }
+
+    /// The dict holding the results, or `None` if it could not be opened (the reason was
+    /// logged at the first call). It also holds the results of other functions memoized in
+    /// the same directory, under other keys.
+    pub fn dict(&self) -> Option<&PersistDict<Vec<u8>, V, C>> {
+        self.state().dict.as_ref()
+    }
+
+    /// Removes every stored result of this function (of its current version), in one
+    /// transaction, and returns how many. Results of other functions in the same directory
+    /// stay.
+    pub fn clear(&self) -> Result<u64> {
+        let state = self.state();
+        let Some(dict) = &state.dict else {
+            return Ok(0);
+        };
+        let mut mine = Vec::new();
+        for key in dict.keys() {
+            let key = key?;
+            if key.starts_with(&state.namespace) {
+                mine.push(key);
+            }
+        }
+        dict.transaction(|tx| {
+            let mut removed = 0;
+            for key in &mine {
+                removed += u64::from(tx.remove(&key[..])?);
+            }
+            Ok::<_, Error>(removed)
+        })
+    }
+
+    /// The key of a call with `args`, or `None` (logged) if they can't be encoded.
+    #[doc(hidden)]
+    pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<Vec<u8>> {
+        let mut key = self.state().namespace.to_vec();
+        match Postcard.encode_into(args, &mut key) {
+            Ok(()) => Some(key),
+            Err(error) => {
+                tracing::warn!(
+                    function = self.config.function,
+                    error = &*error as &dyn std::error::Error,
+                    "cannot encode the arguments; the call runs uncached",
+                );
+                None
+            }
+        }
+    }
+
+    /// Removes the stored result of the call whose key is `key`; returns whether there was
+    /// one.
+    #[doc(hidden)]
+    pub fn invalidate(&self, key: Option<Vec<u8>>) -> Result<bool> {
+        match (key, &self.state().dict) {
+            (Some(key), Some(dict)) => dict.remove(&key[..]),
+            _ => Ok(false),
+        }
+    }
+
+    /// The result of the call with `key`: stored, shared from an identical call in flight,
+    /// or computed by `run`. `keep` picks what of a result is stored (`None`: nothing),
+    /// `wrap` turns a stored value back into a result.
+    #[doc(hidden)]
+    pub fn call<R>(
+        &'static self,
+        key: Option<Vec<u8>>,
+        run: impl FnOnce() -> R,
+        keep: fn(&R) -> Option<V>,
+        wrap: fn(V) -> R,
+    ) -> R {
+        let Some(key) = key else { return run() };
+        loop {
+            match self.step(&key) {
+                Step::Hit(value) => return wrap(value),
+                Step::Wait(listener, flight) => {
+                    if flight.pending() {
+                        listener.wait();
+                    }
+                    if let Some(value) = flight.shared() {
+                        return wrap(value);
+                    }
+                }
+                Step::Lead(leader) => {
+                    let result = run();
+                    leader.finish(keep(&result));
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// [`call`](Self::call) for `async fn`: waiting for an identical call in flight awaits
+    /// (it does not block the executor's thread). Works on any executor.
+    #[doc(hidden)]
+    pub async fn call_async<R>(
+        &'static self,
+        key: Option<Vec<u8>>,
+        run: impl Future<Output = R>,
+        keep: fn(&R) -> Option<V>,
+        wrap: fn(V) -> R,
+    ) -> R {
+        let Some(key) = key else { return run.await };
+        loop {
+            match self.step(&key) {
+                Step::Hit(value) => return wrap(value),
+                Step::Wait(listener, flight) => {
+                    if flight.pending() {
+                        listener.await;
+                    }
+                    if let Some(value) = flight.shared() {
+                        return wrap(value);
+                    }
+                }
+                Step::Lead(leader) => {
+                    let result = run.await;
+                    leader.finish(keep(&result));
+                    return result;
+                }
+            }
+        }
+    }
+
+    fn step(&'static self, key: &[u8]) -> Step<V> {
+        if let Some(value) = self.lookup(key) {
+            return Step::Hit(value);
+        }
+        let state = self.state();
+        let flight = {
+            let mut flights = state.flights.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(flight) = flights.get(key) {
+                // Listening under the map's lock: the leader can't notify before we listen.
+                return Step::Wait(flight.done.listen(), Arc::clone(flight));
+            }
+            let flight = Arc::new(Flight {
+                outcome: Mutex::new(Outcome::Computing),
+                done: Event::new(),
+            });
+            flights.insert(key.to_vec(), Arc::clone(&flight));
+            flight
+        };
+        let leader = Leader {
+            memo: self,
+            key: key.to_vec(),
+            flight,
+            store: None,
+        };
+        // A leader that finished between our lookup and taking the lead stored its result.
+        match self.lookup(key) {
+            Some(value) => {
+                leader.share(Some(value.clone()));
+                Step::Hit(value)
+            }
+            None => Step::Lead(leader),
+        }
+    }
+
+    /// The stored value under `key`. A value that no longer decodes (the return type changed)
+    /// is a miss; it is overwritten by the next result.
+    fn lookup(&self, key: &[u8]) -> Option<V> {
+        let dict = self.state().dict.as_ref()?;
+        match dict.get(key) {
+            Ok(value) => value,
+            Err(error @ Error::Decode { .. }) => {
+                tracing::debug!(
+                    function = self.config.function,
+                    error = &error as &dyn std::error::Error,
+                    "stored result does not decode; recomputing",
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(
+                    function = self.config.function,
+                    error = &error as &dyn std::error::Error,
+                    "cannot read the memoization store; recomputing",
+                );
+                None
+            }
+        }
+    }
+}
+
+impl<V: Clone> Flight<V> {
+    fn outcome(&self) -> std::sync::MutexGuard<'_, Outcome<V>> {
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pending(&self) -> bool {
+        matches!(*self.outcome(), Outcome::Computing)
+    }
+
+    fn shared(&self) -> Option<V> {
+        match &*self.outcome() {
+            Outcome::Shared(value) => Some(value.clone()),
+            Outcome::Computing | Outcome::Nothing => None,
+        }
+    }
+}
+
+/// The one computation of a key in flight. Dropping it without [`finish`](Self::finish)
+/// (the function panicked, or its future was dropped) releases the waiters, who then compute
+/// themselves.
+struct Leader<'m, V> {
+    memo: &'m dyn Publish<V>,
+    key: Vec<u8>,
+    flight: Arc<Flight<V>>,
+    store: Option<V>,
+}
+
+/// The part of a [`Memo`] a leader needs, without the codec type.
+trait Publish<V>: Sync {
+    fn insert(&self, key: &[u8], value: V);
+    fn remove_flight(&self, key: &[u8]);
+}
+
+impl<V, C> Publish<V> for Memo<V, C>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+{
+    fn insert(&self, key: &[u8], value: V) {
+        let Some(dict) = &self.state().dict else {
+            return;
+        };
+        if let Err(error) = dict.insert(key.to_vec(), value) {
+            tracing::warn!(
+                function = self.config.function,
+                error = &error as &dyn std::error::Error,
+                "cannot store the result",
+            );
+        }
+    }
+
+    fn remove_flight(&self, key: &[u8]) {
+        self.state()
+            .flights
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+impl<V: Clone> Leader<'_, V> {
+    /// Stores `value` (if any) and hands it to the waiters.
+    fn finish(mut self, value: Option<V>) {
+        if let Some(value) = &value {
+            self.memo.insert(&self.key, value.clone());
+        }
+        self.store = value;
+    }
+
+    /// Hands `value` to the waiters without storing it.
+    fn share(mut self, value: Option<V>) {
+        self.store = value;
+    }
+}
+
+impl<V> Drop for Leader<'_, V> {
+    fn drop(&mut self) {
+        self.memo.remove_flight(&self.key);
+        let outcome = self.store.take().map_or(Outcome::Nothing, Outcome::Shared);
+        *self
+            .flight
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = outcome;
+        self.flight.done.notify(usize::MAX);
+    }
+}

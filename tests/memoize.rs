@@ -1,0 +1,370 @@
+//! `#[memoize]`: keys, what is stored, single-flight, sharing across processes, async,
+//! failures of the cache.
+//!
+//! Each test uses its own function and directory under `target/persistdict-tests/`, and clears
+//! the function's results first, so reruns start from nothing.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use persistdict::{Durability, PersistDict, memoize};
+
+static SQUARES: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-square")]
+fn square(x: u64) -> u64 {
+    SQUARES.fetch_add(1, Ordering::SeqCst);
+    x * x
+}
+
+#[test]
+fn each_distinct_argument_is_computed_once() {
+    square_memo().clear().unwrap();
+    assert_eq!(square(3), 9);
+    assert_eq!(square(3), 9);
+    assert_eq!(square(4), 16);
+    assert_eq!(square(4), 16);
+    assert_eq!(SQUARES.load(Ordering::SeqCst), 2);
+    assert!(square_invalidate(3).unwrap());
+    assert!(!square_invalidate(3).unwrap());
+    assert_eq!(square(3), 9);
+    assert_eq!(SQUARES.load(Ordering::SeqCst), 3);
+    assert_eq!(square_memo().clear().unwrap(), 2);
+}
+
+static JOINS: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-join")]
+fn join(words: &[&str], sep: &str) -> String {
+    JOINS.fetch_add(1, Ordering::SeqCst);
+    words.join(sep)
+}
+
+#[test]
+fn borrowed_arguments_are_keys_and_never_share_an_entry() {
+    join_memo().clear().unwrap();
+    assert_eq!(join(&["a", "b"], "-"), "a-b");
+    assert_eq!(join(&["a", "b"], "+"), "a+b");
+    assert_eq!(join(&["a-b"], ""), "a-b");
+    assert_eq!(join(&["a", "b"], "-"), "a-b");
+    let owned = vec!["a", "b"];
+    assert_eq!(join(&owned, &String::from("-")), "a-b");
+    assert_eq!(JOINS.load(Ordering::SeqCst), 3);
+    let long = "x".repeat(2000);
+    assert_eq!(join(&[&long], ""), long);
+    assert_eq!(join(&[&long], ""), long);
+    assert_eq!(JOINS.load(Ordering::SeqCst), 4);
+}
+
+static PARSES: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-parse")]
+fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+    PARSES.fetch_add(1, Ordering::SeqCst);
+    text.parse()
+}
+
+#[test]
+fn only_ok_results_are_stored() {
+    parse_memo().clear().unwrap();
+    assert_eq!(parse("12"), Ok(12));
+    assert_eq!(parse("12"), Ok(12));
+    assert!(parse("x").is_err());
+    assert!(parse("x").is_err());
+    assert_eq!(PARSES.load(Ordering::SeqCst), 3);
+}
+
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-lookup")]
+fn lookup(id: u32) -> Option<String> {
+    LOOKUPS.fetch_add(1, Ordering::SeqCst);
+    id.is_multiple_of(2).then(|| format!("even {id}"))
+}
+
+#[test]
+fn only_some_results_are_stored() {
+    lookup_memo().clear().unwrap();
+    for _ in 0..2 {
+        assert_eq!(lookup(2).as_deref(), Some("even 2"));
+        assert_eq!(lookup(3), None);
+    }
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 3);
+}
+
+static CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-check", store_all = true)]
+fn check(n: i32) -> Result<i32, String> {
+    CHECKS.fetch_add(1, Ordering::SeqCst);
+    if n < 0 {
+        Err(format!("{n} < 0"))
+    } else {
+        Ok(n)
+    }
+}
+
+#[test]
+fn store_all_stores_errors_too() {
+    check_memo().clear().unwrap();
+    assert_eq!(check(-1), Err("-1 < 0".into()));
+    assert_eq!(check(-1), Err("-1 < 0".into()));
+    assert_eq!(CHECKS.load(Ordering::SeqCst), 1);
+}
+
+static FETCHES: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-fetch", ignore(verbose))]
+fn fetch(url: &str, verbose: bool) -> usize {
+    FETCHES.fetch_add(1, Ordering::SeqCst);
+    if verbose {
+        println!("fetching {url}");
+    }
+    url.len()
+}
+
+#[test]
+fn ignored_arguments_are_not_part_of_the_key() {
+    fetch_memo().clear().unwrap();
+    assert_eq!(fetch("abc", true), 3);
+    assert_eq!(fetch("abc", false), 3);
+    assert_eq!(FETCHES.load(Ordering::SeqCst), 1);
+    assert!(fetch_invalidate("abc").unwrap());
+}
+
+static SLOW: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-slow")]
+fn slow(x: u32) -> u32 {
+    SLOW.fetch_add(1, Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(200));
+    x + 1
+}
+
+#[test]
+fn concurrent_identical_calls_compute_once() {
+    slow_memo().clear().unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                slow(41)
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 42);
+    }
+    assert_eq!(SLOW.load(Ordering::SeqCst), 1);
+}
+
+static FLAKY: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-flaky")]
+fn flaky(x: u32) -> Result<u32, String> {
+    let n = FLAKY.fetch_add(1, Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(50));
+    if n == 0 {
+        Err("first call fails".into())
+    } else {
+        Ok(x)
+    }
+}
+
+#[test]
+fn callers_waiting_on_a_failed_call_compute_for_themselves() {
+    flaky_memo().clear().unwrap();
+    let barrier = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                flaky(7)
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    assert_eq!(results.iter().filter(|r| **r == Ok(7)).count(), 3);
+    // The failure was not stored; the first success was, and the rest read it.
+    assert_eq!(FLAKY.load(Ordering::SeqCst), 2);
+}
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-panics")]
+fn panics_once(x: u32) -> u32 {
+    assert!(
+        PANICS.fetch_add(1, Ordering::SeqCst) > 0,
+        "first call panics"
+    );
+    x
+}
+
+#[test]
+fn a_panicking_call_leaves_nothing_behind() {
+    panics_once_memo().clear().unwrap();
+    assert!(std::panic::catch_unwind(|| panics_once(5)).is_err());
+    assert_eq!(panics_once(5), 5);
+    assert_eq!(panics_once(5), 5);
+    assert_eq!(PANICS.load(Ordering::SeqCst), 2);
+}
+
+static STALE: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-stale")]
+fn stale(x: u32) -> u64 {
+    STALE.fetch_add(1, Ordering::SeqCst);
+    u64::from(x) * 10
+}
+
+#[test]
+fn a_stored_value_that_no_longer_decodes_is_a_miss_and_is_overwritten() {
+    stale_memo().clear().unwrap();
+    assert_eq!(stale(1), 10);
+    let dict = stale_memo().dict().unwrap();
+    let key = dict.keys().next().unwrap().unwrap();
+    // Another return type under the same key, as after a change with
+    // `invalidate_on_change = false`.
+    let other: PersistDict<Vec<u8>, String> = PersistDict::builder()
+        .durability(Durability::Eventual)
+        .open(dict.path())
+        .unwrap();
+    other.insert(key.clone(), "not a number".into()).unwrap();
+    assert_eq!(stale(1), 10);
+    assert_eq!(stale(1), 10);
+    assert_eq!(STALE.load(Ordering::SeqCst), 2);
+    assert_eq!(dict.get(&key[..]).unwrap(), Some(10));
+}
+
+static UNCACHED: AtomicUsize = AtomicUsize::new(0);
+
+// `Cargo.toml` is a file, so no directory can be made under it.
+#[memoize(path = "Cargo.toml/memo")]
+fn uncached(x: u32) -> u32 {
+    UNCACHED.fetch_add(1, Ordering::SeqCst);
+    x * 2
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_still_runs_the_function() {
+    assert_eq!(uncached(2), 4);
+    assert_eq!(uncached(2), 4);
+    assert_eq!(UNCACHED.load(Ordering::SeqCst), 2);
+    assert!(uncached_memo().dict().is_none());
+    assert!(!uncached_invalidate(2).unwrap());
+    assert_eq!(uncached_memo().clear().unwrap(), 0);
+}
+
+struct Model {
+    calls: AtomicUsize,
+}
+
+impl Model {
+    #[memoize(path = "target/persistdict-tests/memo-method", ignore(self))]
+    fn embed(&self, text: &str) -> Vec<f32> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        text.bytes().map(f32::from).collect()
+    }
+
+    #[memoize(path = "target/persistdict-tests/memo-method")]
+    fn tokens(text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+#[test]
+fn methods_and_associated_functions_are_memoized() {
+    Model::embed_memo().clear().unwrap();
+    let model = Model {
+        calls: AtomicUsize::new(0),
+    };
+    assert_eq!(model.embed("ab"), [97.0, 98.0]);
+    assert_eq!(model.embed("ab"), [97.0, 98.0]);
+    assert_eq!(model.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(Model::tokens("a b c"), 3);
+    assert!(Model::tokens_invalidate("a b c").unwrap());
+    // Two functions in one directory: clearing one leaves the other.
+    assert_eq!(Model::tokens("a b"), 2);
+    assert_eq!(Model::embed_memo().clear().unwrap(), 1);
+    assert_eq!(Model::tokens_memo().clear().unwrap(), 1);
+}
+
+static ASYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Yields to the executor once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[memoize(path = "target/persistdict-tests/memo-async")]
+async fn fetch_async(id: u32) -> Result<String, String> {
+    ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
+    for _ in 0..10 {
+        yield_now().await;
+    }
+    Ok(format!("item {id}"))
+}
+
+#[test]
+fn async_calls_wait_for_an_identical_call_without_blocking_the_thread() {
+    fetch_async_memo().clear().unwrap();
+    // Eight identical calls on one thread: had a waiter blocked the thread, the leader could
+    // never finish.
+    let results =
+        futures::executor::block_on(futures::future::join_all((0..8).map(|_| fetch_async(1))));
+    assert!(results.iter().all(|r| r.as_deref() == Ok("item 1")));
+    assert_eq!(ASYNC_CALLS.load(Ordering::SeqCst), 1);
+    let again = futures::executor::block_on(fetch_async(1));
+    assert_eq!(again.as_deref(), Ok("item 1"));
+    assert_eq!(ASYNC_CALLS.load(Ordering::SeqCst), 1);
+}
+
+static SHARED: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-shared")]
+fn shared(x: u32) -> String {
+    SHARED.fetch_add(1, Ordering::SeqCst);
+    format!("computed {x} in {}", std::process::id())
+}
+
+#[test]
+fn a_result_computed_in_one_process_is_a_hit_in_another() {
+    shared_memo().clear().unwrap();
+    let child = common::spawn_child("child_calls_shared", std::path::Path::new("."), &[]);
+    let from_child = common::finish_child(child);
+    let from_child = from_child
+        .lines()
+        .find_map(|l| l.split_once("result: ").map(|(_, result)| result))
+        .unwrap_or_else(|| panic!("the child printed no result:\n{from_child}"))
+        .to_owned();
+    assert_eq!(shared(7), from_child);
+    assert_eq!(SHARED.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+#[ignore = "child process of a_result_computed_in_one_process_is_a_hit_in_another"]
+fn child_calls_shared() {
+    if common::child_dir().is_none() {
+        return;
+    }
+    println!("result: {}", shared(7));
+    assert_eq!(SHARED.load(Ordering::SeqCst), 1);
+}
