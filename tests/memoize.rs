@@ -29,6 +29,9 @@ fn each_distinct_argument_is_computed_once() {
     assert_eq!(square(4), 16);
     assert_eq!(square(4), 16);
     assert_eq!(SQUARES.load(Ordering::SeqCst), 2);
+    // The companion reaches the very dict (and cache) the function uses.
+    let stats = square_memo().dict().unwrap().stats().unwrap();
+    assert_eq!((stats.len, stats.hits), (2, 2), "{stats:?}");
     assert!(square_invalidate(3).unwrap());
     assert!(!square_invalidate(3).unwrap());
     assert_eq!(square(3), 9);

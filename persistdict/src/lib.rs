@@ -169,8 +169,10 @@ pub use options::Builder;
 /// others wait for that result (if it is not stored, for example an `Err`, they compute in
 /// turn). Processes share the results through the directory.
 ///
-/// Results default to [`Durability::Eventual`]: a power cut may lose the last results
-/// written, which are then computed again; a process crash loses nothing.
+/// Results default to [`Durability::Eventual`]: a process crash loses nothing, and a power
+/// cut may lose the last results written, which are then computed again (LMDB keeps the file
+/// consistent on filesystems that preserve write order; see [`Durability`]). Set
+/// `durability = "immediate"` for results that are expensive enough to be worth an fsync each.
 ///
 /// # `async fn`, methods and companions
 ///

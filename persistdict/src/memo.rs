@@ -9,6 +9,7 @@
 //! encoding of the arguments that are part of the key. Changing the function's code thus
 //! changes every key: old results become unreachable, and expiry removes them.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -34,8 +35,16 @@ const NAMESPACE_LEN: usize = 16;
 /// call. Several functions may share a directory: each has its own namespace in it.
 pub struct Memo<V, C = Postcard> {
     config: MemoConfig,
-    state: OnceLock<State<V, C>>,
+    state: OnceLock<Arc<State<V, C>>>,
 }
+
+/// The states of every memoized function in this process, by path and namespace. The macro
+/// gives a function and each of its companions a `Memo` of their own (an associated function
+/// can't name a sibling without knowing it is one); they find one state here, so that they
+/// share one dict handle, one cache and one set of calls in flight.
+type Registry = Mutex<HashMap<(&'static str, [u8; NAMESPACE_LEN]), Arc<dyn Any + Send + Sync>>>;
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
 
 /// What `#[memoize]` knows at compile time.
 #[doc(hidden)]
@@ -91,11 +100,9 @@ impl<V, C> fmt::Debug for Memo<V, C> {
     }
 }
 
-impl<V, C> Memo<V, C>
-where
-    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    C: Codec + Default,
-{
+impl<V, C> Memo<V, C> {
+    /// Unbounded, so that a return type that can't be stored is reported once, at the
+    /// assertion on its own tokens.
     #[doc(hidden)]
     #[must_use]
     pub const fn new(config: MemoConfig) -> Self {
@@ -104,7 +111,13 @@ where
             state: OnceLock::new(),
         }
     }
+}
 
+impl<V, C> Memo<V, C>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+{
     fn state(&self) -> &State<V, C> {
         self.state.get_or_init(|| {
             let config = &self.config;
@@ -115,23 +128,39 @@ where
             hasher.update(config.source.as_bytes());
             let mut namespace = [0; NAMESPACE_LEN];
             namespace.copy_from_slice(&hasher.finalize().as_bytes()[..NAMESPACE_LEN]);
-            let dict = self
-                .open()
-                .inspect_err(|error| {
-                    tracing::warn!(
-                        function = config.function,
-                        path = config.path,
-                        error = error as &dyn std::error::Error,
-                        "cannot open the memoization store; calls run uncached",
-                    );
-                })
-                .ok();
-            State {
-                dict,
-                namespace,
-                flights: Mutex::new(HashMap::new()),
-            }
+            let mut registry = REGISTRY
+                .get_or_init(Registry::default)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let slot = registry
+                .entry((config.path, namespace))
+                .or_insert_with(|| Arc::new(self.new_state(namespace)));
+            // Same path and namespace means the same function, hence the same types; should
+            // that ever not hold, this `Memo` keeps a state of its own.
+            Arc::clone(slot)
+                .downcast::<State<V, C>>()
+                .unwrap_or_else(|_| Arc::new(self.new_state(namespace)))
         })
+    }
+
+    fn new_state(&self, namespace: [u8; NAMESPACE_LEN]) -> State<V, C> {
+        let config = &self.config;
+        let dict = self
+            .open()
+            .inspect_err(|error| {
+                tracing::warn!(
+                    function = config.function,
+                    path = config.path,
+                    error = error as &dyn std::error::Error,
+                    "cannot open the memoization store; calls run uncached",
+                );
+            })
+            .ok();
+        State {
+            dict,
+            namespace,
+            flights: Mutex::new(HashMap::new()),
+        }
     }
 
     fn open(&self) -> Result<PersistDict<Vec<u8>, V, C>> {

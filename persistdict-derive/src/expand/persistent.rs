@@ -236,7 +236,10 @@ fn default(ident: &Ident, field: &FieldModel) -> TokenStream {
         return quote!(#expr);
     }
     let name = &field.ident;
-    quote_spanned!(field.ident.span()=> <#ident as ::core::default::Default>::default().#name)
+    // The struct's name with the field's span: a missing `Default` is reported at the field.
+    let mut ty = ident.clone();
+    ty.set_span(name.span());
+    quote_spanned!(name.span()=> <#ty as ::core::default::Default>::default().#name)
 }
 
 fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {

@@ -1,0 +1,13 @@
+use persistdict::persistent;
+
+#[derive(Default)]
+struct Handle;
+
+#[persistent(path = "state/app")]
+#[derive(Default)]
+struct AppState {
+    counter: u64,
+    handle: Handle,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use persistdict::persistent;
+use serde::{Deserialize, Serialize};
+
+#[persistent(path = "state/app", expire_days = "30")]
+#[derive(Serialize, Deserialize, Default)]
+struct AppState {
+    counter: u64,
+}
+
+fn main() {}
