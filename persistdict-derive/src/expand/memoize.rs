@@ -168,3 +168,35 @@ fn canonical(tokens: TokenStream) -> String {
     walk(tokens, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+    use quote::quote;
+
+    #[test]
+    fn layout_does_not_change_the_canonical_text() {
+        let a = quote!(
+            fn f(x: u32) -> u32 {
+                x + 1
+            }
+        );
+        let b: proc_macro2::TokenStream = "fn f ( x : u32 )->u32{\n    x+1\n}".parse().unwrap();
+        assert_eq!(canonical(a), canonical(b));
+    }
+
+    #[test]
+    fn a_change_to_the_body_changes_the_canonical_text() {
+        let a = quote!(
+            fn f(x: u32) -> u32 {
+                x + 1
+            }
+        );
+        let b = quote!(
+            fn f(x: u32) -> u32 {
+                x + 2
+            }
+        );
+        assert_ne!(canonical(a), canonical(b));
+    }
+}
