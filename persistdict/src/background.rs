@@ -1,4 +1,5 @@
-//! The background worker of a store: access-time flushes, expiry sweeps, integrity checks.
+//! The background worker of a store: access-time flushes, expiry sweeps, integrity checks,
+//! freeing the reader slots of dead processes.
 //!
 //! One worker per shared store (not per handle). It holds only a `Weak` reference, so it
 //! never keeps a dict open; it stops when the last handle is dropped (the store's `Drop`
@@ -201,6 +202,11 @@ fn run(weak: &Weak<Store>, config: &Config, stopped: &mpsc::Receiver<()>) {
             store
                 .counters
                 .record_error(&config.name, "storing access times", &error);
+        }
+        if let Err(error) = store.clear_stale_readers() {
+            store
+                .counters
+                .record_error(&config.name, "clearing stale readers", &error);
         }
         if store.durability() == Durability::Eventual
             && let Err(error) = store.sync()

@@ -35,6 +35,29 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 pub(crate) type ReadTxn<'t> = heed::RoTxn<'t>;
 type Db = Database<'static, Bytes, Bytes>;
 
+/// Refuses a data file that stays empty: LMDB would silently start a new database in it, and
+/// an empty `data.mdb` is a damaged or truncated dict, not a new one. While another process
+/// creates a dict the file is empty for a moment (until LMDB writes its first pages), hence
+/// the short wait before deciding.
+fn refuse_empty_data_file(path: &Path) -> Result<()> {
+    let data = path.join("data.mdb");
+    let is_empty = || std::fs::metadata(&data).is_ok_and(|m| m.is_file() && m.len() == 0);
+    for _ in 0..20 {
+        if !is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(Error::NotADict {
+        path: path.to_path_buf(),
+        source: heed::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the data file `data.mdb` is empty; if a process died while creating this dict, \
+             remove the directory",
+        )),
+    })
+}
+
 /// How commits reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -198,6 +221,7 @@ impl Store {
     }
 
     fn open_env(path: &Path, options: &StoreOptions) -> Result<Store> {
+        refuse_empty_data_file(path)?;
         let mut flags = EnvFlags::empty();
         if options.durability == Durability::Eventual {
             flags |= EnvFlags::NO_SYNC;
@@ -447,6 +471,12 @@ impl Store {
     /// The store's durability.
     pub(crate) fn durability(&self) -> Durability {
         self.durability
+    }
+
+    /// Frees the reader slots of processes that died holding a read transaction; a dead
+    /// reader would otherwise keep every page freed after its snapshot from being reused.
+    pub(crate) fn clear_stale_readers(&self) -> Result<usize> {
+        Ok(self.env.clear_stale_readers()?)
     }
 
     /// Syncs the data file to disk.
