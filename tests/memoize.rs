@@ -371,3 +371,64 @@ fn child_calls_shared() {
     println!("result: {}", shared(7));
     assert_eq!(SHARED.load(Ordering::SeqCst), 1);
 }
+
+static CUBES: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "target/persistdict-tests/memo-cubes")]
+fn cube(x: u64) -> u64 {
+    CUBES.fetch_add(1, Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(1));
+    x * x * x
+}
+
+const CUBE_ARGS: u64 = 200;
+
+#[test]
+fn four_processes_calling_at_once_each_get_the_right_results() {
+    cube_memo().clear().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| common::spawn_child("child_calls_cube", std::path::Path::new("."), &[]))
+        .collect();
+    let mut computed = 0;
+    for child in children {
+        let out = common::finish_child(child);
+        computed += out
+            .lines()
+            .find_map(|l| {
+                l.split_once("computed ")
+                    .map(|(_, n)| n.parse::<usize>().unwrap())
+            })
+            .expect("the child printed its count");
+    }
+    // Every argument was computed at least once, and no process computed one twice.
+    assert!((CUBE_ARGS as usize..=4 * CUBE_ARGS as usize).contains(&computed));
+    for x in 0..CUBE_ARGS {
+        assert_eq!(cube(x), x * x * x);
+    }
+    assert_eq!(
+        CUBES.load(Ordering::SeqCst),
+        0,
+        "the parent found every result stored"
+    );
+    println!("4 processes x {CUBE_ARGS} calls: {computed} computations in all, every result right");
+}
+
+#[test]
+#[ignore = "child process of four_processes_calling_at_once_each_get_the_right_results"]
+fn child_calls_cube() {
+    if common::child_dir().is_none() {
+        return;
+    }
+    // Each process walks the arguments from another starting point, so that they overlap.
+    let start = u64::from(std::process::id()) % CUBE_ARGS;
+    for i in 0..CUBE_ARGS {
+        let x = (start + i) % CUBE_ARGS;
+        assert_eq!(cube(x), x * x * x);
+    }
+    for x in 0..CUBE_ARGS {
+        assert_eq!(cube(x), x * x * x);
+    }
+    let computed = CUBES.load(Ordering::SeqCst);
+    assert!(computed <= CUBE_ARGS as usize, "computed {computed}");
+    println!("computed {computed}");
+}

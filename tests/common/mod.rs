@@ -50,3 +50,94 @@ pub fn finish_child(child: Child) -> String {
 pub fn child_dir() -> Option<PathBuf> {
     std::env::var_os(CHILD_DIR).map(PathBuf::from)
 }
+
+/// A child process whose standard output is read line by line as it comes.
+pub struct LineChild {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LineChild {
+    /// Starts the child entry point `name` (see [`spawn_child`]).
+    pub fn spawn(name: &str, dir: &Path, env: &[(&str, String)]) -> Self {
+        use std::io::BufRead;
+        let mut child = spawn_child(name, dir, env);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (send, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        LineChild {
+            child,
+            lines,
+            seen: Vec::new(),
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits until a line contains `marker`; panics after `timeout` or if the child exits.
+    pub fn wait_for(&mut self, marker: &str, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        if self.seen.iter().any(|l| l.contains(marker)) {
+            return;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(marker);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(e) => panic!(
+                    "no line with {marker:?} from the child ({e}); it printed:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Kills the child with SIGKILL and returns every line it printed.
+    pub fn kill(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.collect()
+    }
+
+    /// Waits for the child to exit, panics if it failed, and returns every line it printed.
+    pub fn finish(mut self) -> Vec<String> {
+        let status = self.child.wait().expect("the child process runs");
+        let lines = self.collect();
+        assert!(
+            status.success(),
+            "child failed with {status}; stdout:\n{}",
+            lines.join("\n")
+        );
+        lines
+    }
+
+    fn collect(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.seen.extend(self.lines.try_iter());
+        std::mem::take(&mut self.seen)
+    }
+}
+
+/// The text after `marker` on every line that has it (the test harness may print its own
+/// words before a child's first line).
+pub fn after<'a>(lines: &'a [String], marker: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    lines
+        .iter()
+        .filter_map(move |l| l.split_once(marker).map(|(_, rest)| rest))
+}
