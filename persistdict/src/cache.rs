@@ -32,9 +32,15 @@ pub(crate) struct Cache<V> {
 }
 
 struct State<V> {
-    lru: LruCache<Vec<u8>, V>,
+    /// Values, with the time (ms) this cache last reported an access to the key.
+    lru: LruCache<Vec<u8>, (V, u64)>,
     known: u64,
 }
+
+/// A hit reports an access to the store at most this often per key (ms): recording an access
+/// costs a lookup in the store's map of pending access times, as much as the hit itself.
+/// Access times of cached keys are therefore exact to within a second.
+pub(crate) const TOUCH_INTERVAL_MS: u64 = 1_000;
 
 impl<V: Clone> Cache<V> {
     /// A cache of at most `capacity` entries; 0 turns caching off.
@@ -58,16 +64,22 @@ impl<V: Clone> Cache<V> {
             .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The cached value of `key`, if it is still the stored one. `last_txn_id` is the id of
-    /// the last commit by anyone, read just before.
-    pub(crate) fn get(&self, key: &[u8], last_txn_id: u64) -> Option<V> {
+    /// The cached value of `key`, if it is still the stored one, and whether the access at
+    /// `now` should be reported to the store (see [`TOUCH_INTERVAL_MS`]). `last_txn_id` is
+    /// the id of the last commit by anyone, read just before.
+    pub(crate) fn get(&self, key: &[u8], last_txn_id: u64, now: u64) -> Option<(V, bool)> {
         let found = self.lock().and_then(|mut state| {
             if state.known != last_txn_id {
                 state.lru.clear();
                 state.known = last_txn_id;
                 return None;
             }
-            state.lru.get(key).cloned()
+            let (value, touched) = state.lru.get_mut(key)?;
+            let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < *touched;
+            if touch {
+                *touched = now;
+            }
+            Some((value.clone(), touch))
         });
         let counter = if found.is_some() {
             &self.hits
@@ -78,12 +90,13 @@ impl<V: Clone> Cache<V> {
         found
     }
 
-    /// Caches `value`, read in a snapshot at transaction id `snapshot`.
-    pub(crate) fn put_read(&self, key: &[u8], value: V, snapshot: u64) {
+    /// Caches `value`, read in a snapshot at transaction id `snapshot` and reported as
+    /// accessed at `now`.
+    pub(crate) fn put_read(&self, key: &[u8], value: V, snapshot: u64, now: u64) {
         if let Some(mut state) = self.lock()
             && state.known == snapshot
         {
-            state.lru.put(key.to_vec(), value);
+            state.lru.put(key.to_vec(), (value, now));
         }
     }
 
@@ -98,7 +111,8 @@ impl<V: Clone> Cache<V> {
             for (key, change) in changes {
                 match change {
                     Change::Put(value) => {
-                        state.lru.put(key, value);
+                        // A write stores its own access time; the next hit reports again.
+                        state.lru.put(key, (value, 0));
                     }
                     Change::Forget => {
                         state.lru.pop(&key);
@@ -144,14 +158,33 @@ impl<V: Clone> Cache<V> {
 mod tests {
     use super::*;
 
+    fn get(cache: &Cache<i32>, key: &[u8], last_txn_id: u64) -> Option<i32> {
+        cache.get(key, last_txn_id, 0).map(|(value, _)| value)
+    }
+
+    #[test]
+    fn a_hit_asks_to_record_the_access_once_per_interval() {
+        let cache = Cache::new(4);
+        cache.get(b"k", 5, 0);
+        cache.put_read(b"k", 1, 5, 10_000);
+        assert_eq!(cache.get(b"k", 5, 10_500), Some((1, false)));
+        assert_eq!(cache.get(b"k", 5, 11_000), Some((1, true)));
+        assert_eq!(cache.get(b"k", 5, 11_999), Some((1, false)));
+        assert_eq!(
+            cache.get(b"k", 5, 9_000),
+            Some((1, true)),
+            "the clock went back"
+        );
+    }
+
     #[test]
     fn a_value_is_served_until_someone_else_commits() {
         let cache = Cache::new(4);
-        assert_eq!(cache.get(b"k", 5), None); // first sight of id 5
-        cache.put_read(b"k", 1, 5);
-        assert_eq!(cache.get(b"k", 5), Some(1));
+        assert_eq!(get(&cache, b"k", 5), None); // first sight of id 5
+        cache.put_read(b"k", 1, 5, 0);
+        assert_eq!(get(&cache, b"k", 5), Some(1));
         assert_eq!(
-            cache.get(b"k", 6),
+            get(&cache, b"k", 6),
             None,
             "a foreign commit empties the cache"
         );
@@ -161,14 +194,14 @@ mod tests {
     #[test]
     fn our_next_commit_is_applied_and_a_gap_empties_the_cache() {
         let cache = Cache::new(4);
-        cache.get(b"k", 5);
-        cache.put_read(b"a", 1, 5);
+        get(&cache, b"k", 5);
+        cache.put_read(b"a", 1, 5, 0);
         cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
-        assert_eq!(cache.get(b"k", 6), Some(2));
-        assert_eq!(cache.get(b"a", 6), Some(1));
+        assert_eq!(get(&cache, b"k", 6), Some(2));
+        assert_eq!(get(&cache, b"a", 6), Some(1));
         cache.committed(8, [(b"k".to_vec(), Change::Put(3))]);
         assert_eq!(
-            cache.get(b"k", 8),
+            get(&cache, b"k", 8),
             None,
             "commit 7 was not ours: nothing is trusted"
         );
@@ -177,26 +210,26 @@ mod tests {
     #[test]
     fn a_read_from_an_older_snapshot_is_not_cached() {
         let cache = Cache::new(4);
-        cache.get(b"k", 5);
+        get(&cache, b"k", 5);
         cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
-        cache.put_read(b"k", 1, 5);
-        assert_eq!(cache.get(b"k", 6), Some(2));
+        cache.put_read(b"k", 1, 5, 0);
+        assert_eq!(get(&cache, b"k", 6), Some(2));
     }
 
     #[test]
     fn commits_applied_out_of_order_forget_their_keys() {
         let cache = Cache::new(4);
-        cache.get(b"k", 5);
+        get(&cache, b"k", 5);
         cache.committed(7, [(b"b".to_vec(), Change::Put(7))]);
         cache.committed(6, [(b"k".to_vec(), Change::Put(6))]);
-        assert_eq!(cache.get(b"k", 7), None);
+        assert_eq!(get(&cache, b"k", 7), None);
     }
 
     #[test]
     fn capacity_zero_caches_nothing() {
         let cache = Cache::new(0);
-        cache.put_read(b"k", 1, 0);
-        assert_eq!(cache.get(b"k", 0), None);
+        cache.put_read(b"k", 1, 0, 0);
+        assert_eq!(get(&cache, b"k", 0), None);
         assert_eq!((cache.hits(), cache.misses()), (0, 1));
     }
 }

@@ -193,7 +193,7 @@ where
         encode_as(&self.inner.value_codec, "value", value)
     }
 
-    fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
+    pub(crate) fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
         self.inner
             .value_codec
             .decode(bytes)
@@ -226,7 +226,11 @@ where
     /// Stores `value` under `key`, replacing any previous value. An overwritten key keeps its
     /// place in iteration order and its creation time.
     pub fn insert(&self, key: K, value: V) -> Result<()> {
-        let key = self.encode_key(&key)?;
+        self.insert_encoded(self.encode_key(&key)?, value)
+    }
+
+    /// [`insert`](Self::insert) under an already encoded key.
+    pub(crate) fn insert_encoded(&self, key: Vec<u8>, value: V) -> Result<()> {
         let bytes = self.encode_value(&value)?;
         let now = self.now();
         let ((), id) = self.write(|w| w.put(&key, &bytes, self.limit(), now).map(drop))?;
@@ -270,8 +274,10 @@ where
     ) -> Result<Option<V>> {
         let store = &self.inner.store;
         let now = self.now();
-        if let Some(value) = self.inner.cache.get(key, store.last_txn_id()) {
-            store.touch(key, now);
+        if let Some((value, touch)) = self.inner.cache.get(key, store.last_txn_id(), now) {
+            if touch {
+                store.touch(key, now);
+            }
             return Ok(Some(value));
         }
         let (value, snapshot) = store.read_at(|txn, id| {
@@ -282,7 +288,7 @@ where
             Ok((value, id))
         })?;
         if let Some(value) = &value {
-            self.inner.cache.put_read(key, value.clone(), snapshot);
+            self.inner.cache.put_read(key, value.clone(), snapshot, now);
             store.touch(key, now);
         }
         Ok(value)
@@ -306,7 +312,11 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let key = self.encode_key(key)?;
+        self.remove_encoded(self.encode_key(key)?)
+    }
+
+    /// [`remove`](Self::remove) of an already encoded key.
+    pub(crate) fn remove_encoded(&self, key: Vec<u8>) -> Result<bool> {
         let done = self.write(|w| w.delete(&key, self.limit()))?;
         Ok(self.forget(done, [key]))
     }

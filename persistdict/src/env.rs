@@ -99,7 +99,7 @@ pub(crate) struct Store {
     /// The dict's key size limit, known once the first handle checked the settings.
     key_size_limit: OnceLock<usize>,
     /// Access times recorded by reads and not yet stored: encoded key -> ms.
-    atimes: Mutex<HashMap<Vec<u8>, u64>>,
+    atimes: Mutex<hashbrown::HashMap<Vec<u8>, u64>>,
     /// Set when the last handle is gone: the worker stops between chunks.
     pub(crate) stopping: AtomicBool,
     /// What the background worker counted.
@@ -359,6 +359,7 @@ impl Store {
                 store: self,
                 map_full: false,
                 wrote: false,
+                next_seq: None,
             };
             match f(&mut w) {
                 Ok(value) if !w.wrote => {
@@ -610,6 +611,8 @@ pub(crate) struct WriteTxn<'s> {
     /// each one (a put, a delete of a key that is there, a clear) marks LMDB's transaction
     /// dirty, so a commit with `wrote` set takes a new transaction id.
     wrote: bool,
+    /// See [`next_seq`](Self::next_seq).
+    next_seq: Option<u64>,
 }
 
 impl WriteTxn<'_> {
@@ -678,15 +681,23 @@ impl WriteTxn<'_> {
         Ok(out)
     }
 
-    fn next_seq(&self) -> Result<u64> {
-        Ok(match self.store.order.last(&self.txn)? {
-            None => 0,
-            Some((seq, _)) => {
-                let seq = <[u8; 8]>::try_from(seq)
-                    .map_err(|_| corrupt(seq, "order key is not 8 bytes"))?;
-                u64::from_be_bytes(seq) + 1
-            }
-        })
+    /// A sequence number above every one in use. The first call of a transaction reads the
+    /// largest from the `order` database; later ones count on from there, which spares a
+    /// B-tree descent per new key in `extend` (numbers stay increasing, gaps are harmless).
+    fn next_seq(&mut self) -> Result<u64> {
+        let seq = match self.next_seq {
+            Some(seq) => seq,
+            None => match self.store.order.last(&self.txn)? {
+                None => 0,
+                Some((seq, _)) => {
+                    let seq = <[u8; 8]>::try_from(seq)
+                        .map_err(|_| corrupt(seq, "order key is not 8 bytes"))?;
+                    u64::from_be_bytes(seq) + 1
+                }
+            },
+        };
+        self.next_seq = Some(seq + 1);
+        Ok(seq)
     }
 
     /// Removes `key`; returns whether it was there.

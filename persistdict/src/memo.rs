@@ -205,12 +205,13 @@ where
         })
     }
 
-    /// The key of a call with `args`, or `None` (logged) if they can't be encoded.
+    /// The storage key of a call with `args` (already in the dict's key encoding), or `None`
+    /// (logged) if they can't be encoded.
     #[doc(hidden)]
     pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<Vec<u8>> {
         let mut key = self.state().namespace.to_vec();
         match Postcard.encode_into(args, &mut key) {
-            Ok(()) => Some(key),
+            Ok(()) => Some(storage_key(&key)),
             Err(error) => {
                 tracing::warn!(
                     function = self.config.function,
@@ -227,7 +228,7 @@ where
     #[doc(hidden)]
     pub fn invalidate(&self, key: Option<Vec<u8>>) -> Result<bool> {
         match (key, &self.state().dict) {
-            (Some(key), Some(dict)) => dict.remove(&key[..]),
+            (Some(key), Some(dict)) => dict.remove_encoded(key),
             _ => Ok(false),
         }
     }
@@ -333,7 +334,7 @@ where
     /// is a miss; it is overwritten by the next result.
     fn lookup(&self, key: &[u8]) -> Option<V> {
         let dict = self.state().dict.as_ref()?;
-        match dict.get(key) {
+        match dict.cached_get(key, |key, bytes| dict.decode_value(key, bytes)) {
             Ok(value) => value,
             Err(error @ Error::Decode { .. }) => {
                 tracing::debug!(
@@ -353,6 +354,21 @@ where
             }
         }
     }
+}
+
+/// `bytes` as the dict's key codec (postcard) encodes a `Vec<u8>`: a varint of the length,
+/// then the bytes. Built by hand because serde hands a `Vec<u8>` to the codec one byte at a
+/// time, which made encoding the key the larger part of a memoized hit.
+fn storage_key(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 3);
+    let mut len = bytes.len();
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(bytes);
+    out
 }
 
 impl<V: Clone> Flight<V> {
@@ -397,7 +413,7 @@ where
         let Some(dict) = &self.state().dict else {
             return;
         };
-        if let Err(error) = dict.insert(key.to_vec(), value) {
+        if let Err(error) = dict.insert_encoded(key.to_vec(), value) {
             tracing::warn!(
                 function = self.config.function,
                 error = &error as &dyn std::error::Error,
@@ -440,5 +456,23 @@ impl<V> Drop for Leader<'_, V> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = outcome;
         self.flight.done.notify(usize::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_key;
+    use crate::codec::{Codec, Postcard};
+
+    #[test]
+    fn a_storage_key_is_the_postcard_encoding_of_the_bytes() {
+        for len in [0_u32, 1, 127, 128, 300, 16_384, 70_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            assert_eq!(
+                storage_key(&bytes),
+                Postcard.encode(&bytes).unwrap(),
+                "{len}"
+            );
+        }
     }
 }
