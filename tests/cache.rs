@@ -130,3 +130,25 @@ fn a_write_that_changes_nothing_does_not_hide_the_next_commit_of_another_handle(
     b.insert("k".into(), "2".into()).unwrap();
     assert_eq!(a.get("k").unwrap().as_deref(), Some("2"));
 }
+
+#[test]
+fn a_cache_hit_records_an_access_at_most_once_a_second() {
+    let dir = common::tempdir();
+    let start = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let clock = persistdict::Clock::manual(start);
+    let d: D = PersistDict::builder()
+        .clock(clock.clone())
+        .background(Background::Disabled)
+        .open(dir.path())
+        .unwrap();
+    d.insert("k".into(), "v".into()).unwrap();
+    let accessed = |d: &D| d.metadata("k").unwrap().unwrap().accessed;
+    let ms = std::time::Duration::from_millis;
+    d.get("k").unwrap(); // a hit at `start`: the write's own time is replaced
+    clock.advance(ms(600));
+    d.get("k").unwrap();
+    assert_eq!(accessed(&d), start, "within the second: not recorded");
+    clock.advance(ms(600));
+    d.get("k").unwrap();
+    assert_eq!(accessed(&d), start + ms(1_200));
+}

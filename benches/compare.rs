@@ -1,0 +1,588 @@
+//! The dict against raw heed doing the same work, in the same run, and `#[memoize]` against
+//! `cached`'s disk store. Run with `cargo bench --bench compare`; at the end it prints a table
+//! of ratios and absolute figures, then the peak-memory and sweep-stall measurements.
+//!
+//! Workload: keys like `key-000123`, values of about 100 bytes (an id, a name, 8 floats),
+//! postcard-encoded on both sides. Raw heed stores the same key bytes; every raw read decodes
+//! its value, as the dict does.
+
+// `c`, `g`, `b` as in criterion's documentation; `r` and `d` are the two sides compared.
+#![allow(clippy::many_single_char_names)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion};
+use heed::types::Bytes;
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithoutTls};
+use persistdict::{Background, Clock, Codec, Durability, PersistDict, Postcard, memoize};
+use serde::{Deserialize, Serialize};
+
+const N: u32 = 100_000;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Doc {
+    id: u64,
+    name: String,
+    vector: [f32; 8],
+}
+
+fn key(i: u32) -> String {
+    format!("key-{i:06}")
+}
+
+fn doc(i: u32) -> Doc {
+    Doc {
+        id: u64::from(i),
+        name: format!("document {i:06} with a longer title here"),
+        vector: [f32::from((i % 1000) as u16); 8],
+    }
+}
+
+fn encode(d: &Doc) -> Vec<u8> {
+    Postcard.encode(d).unwrap()
+}
+
+fn decode(bytes: &[u8]) -> Doc {
+    Postcard.decode(bytes).unwrap()
+}
+
+type Dict = PersistDict<String, Doc>;
+
+fn dict(dir: &Path, durability: Durability, cache: usize) -> Dict {
+    PersistDict::builder()
+        .durability(durability)
+        .cache_capacity(cache)
+        .background(Background::Disabled)
+        .open(dir)
+        .unwrap()
+}
+
+struct Raw {
+    env: Env<WithoutTls>,
+    db: Database<'static, Bytes, Bytes>,
+}
+
+fn raw(dir: &Path, durability: Durability) -> Raw {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(1 << 40).max_dbs(2);
+    if durability == Durability::Eventual {
+        // SAFETY: a plain LMDB flag, with its documented durability trade-off.
+        unsafe { options.flags(EnvFlags::NO_SYNC) };
+    }
+    // SAFETY: opened once in this process, without NO_LOCK.
+    let env = unsafe { options.open(dir).unwrap() };
+    let wtxn = env.write_txn().unwrap();
+    let db = env
+        .create_databases_and_commit(wtxn, |o, w| {
+            o.create_database::<Bytes, Bytes>(w, Some("bench"))
+                .map(heed::CommitOrAbort::<_, ()>::Commit)
+        })
+        .unwrap()
+        .unwrap_commit();
+    Raw { env, db }
+}
+
+impl Raw {
+    fn fill(&self, n: u32) {
+        let mut wtxn = self.env.write_txn().unwrap();
+        for i in 0..n {
+            self.db
+                .put(&mut wtxn, key(i).as_bytes(), &encode(&doc(i)))
+                .unwrap();
+        }
+        wtxn.commit().unwrap();
+    }
+
+    fn get(&self, k: &str) -> Option<Doc> {
+        let rtxn = self.env.read_txn().unwrap();
+        self.db.get(&rtxn, k.as_bytes()).unwrap().map(decode)
+    }
+}
+
+fn fill(d: &Dict, n: u32) {
+    d.extend((0..n).map(|i| (key(i), doc(i)))).unwrap();
+}
+
+/// A fixed shuffle of `0..N`, so both sides read the same keys in the same random order.
+fn shuffled() -> Vec<String> {
+    let mut idx: Vec<u32> = (0..N).collect();
+    fastrand::Rng::with_seed(7).shuffle(&mut idx);
+    idx.into_iter().map(key).collect()
+}
+
+/// Cycles through `keys`.
+struct Cycle<'a> {
+    keys: &'a [String],
+    at: usize,
+}
+
+impl Cycle<'_> {
+    fn next(&mut self) -> &str {
+        self.at = (self.at + 1) % self.keys.len();
+        &self.keys[self.at]
+    }
+}
+
+fn reads(c: &mut Criterion) {
+    let keys = shuffled();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = raw(&tmp.path().join("raw"), Durability::Eventual);
+    r.fill(N);
+    let cold = dict(&tmp.path().join("dict"), Durability::Eventual, 0);
+    fill(&cold, N);
+    let warm = dict(&tmp.path().join("warm"), Durability::Eventual, N as usize);
+    fill(&warm, N);
+    for k in &keys {
+        warm.get(k).unwrap();
+    }
+
+    let mut g = c.benchmark_group("get");
+    let mut at = Cycle { keys: &keys, at: 0 };
+    g.bench_function("raw heed", |b| b.iter(|| black_box(r.get(at.next()))));
+    g.bench_function("dict, cache off", |b| {
+        b.iter(|| black_box(cold.get(at.next()).unwrap()));
+    });
+    g.bench_function("dict, cache hit", |b| {
+        b.iter(|| black_box(warm.get(at.next()).unwrap()));
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("contains_key missing");
+    let missing: Vec<String> = (0..1000).map(|i| format!("absent-{i:06}")).collect();
+    let mut at = Cycle {
+        keys: &missing,
+        at: 0,
+    };
+    g.bench_function("raw heed", |b| b.iter(|| black_box(r.get(at.next()))));
+    g.bench_function("dict", |b| {
+        b.iter(|| black_box(cold.contains_key(at.next()).unwrap()));
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("iteration");
+    g.sample_size(10);
+    g.bench_function("raw heed", |b| {
+        b.iter(|| {
+            let rtxn = r.env.read_txn().unwrap();
+            let mut n = 0;
+            for item in r.db.iter(&rtxn).unwrap() {
+                let (_, v) = item.unwrap();
+                black_box(decode(v));
+                n += 1;
+            }
+            assert_eq!(n, N);
+        });
+    });
+    g.bench_function("dict", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for item in &cold {
+                black_box(item.unwrap());
+                n += 1;
+            }
+            assert_eq!(n, N);
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("len");
+    g.bench_function("raw heed", |b| {
+        b.iter(|| {
+            let rtxn = r.env.read_txn().unwrap();
+            black_box(r.db.len(&rtxn).unwrap())
+        });
+    });
+    g.bench_function("dict", |b| b.iter(|| black_box(cold.len().unwrap())));
+    g.finish();
+}
+
+fn writes(c: &mut Criterion) {
+    for (durability, name) in [
+        (Durability::Immediate, "insert, Immediate"),
+        (Durability::Eventual, "insert, Eventual"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = raw(&tmp.path().join("raw"), durability);
+        let d = dict(&tmp.path().join("dict"), durability, 128);
+        let next = AtomicU64::new(0);
+        let mut g = c.benchmark_group(name);
+        if durability == Durability::Immediate {
+            g.sample_size(20);
+        }
+        g.bench_function("raw heed", |b| {
+            b.iter(|| {
+                let i = next.fetch_add(1, Ordering::Relaxed) as u32;
+                let mut wtxn = r.env.write_txn().unwrap();
+                r.db.put(&mut wtxn, key(i).as_bytes(), &encode(&doc(i)))
+                    .unwrap();
+                wtxn.commit().unwrap();
+            });
+        });
+        g.bench_function("dict", |b| {
+            b.iter(|| {
+                let i = next.fetch_add(1, Ordering::Relaxed) as u32;
+                d.insert(key(i), doc(i)).unwrap();
+            });
+        });
+        g.finish();
+    }
+}
+
+fn rewrites(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = raw(&tmp.path().join("raw"), Durability::Eventual);
+    r.fill(N);
+    let d = dict(&tmp.path().join("dict"), Durability::Eventual, 128);
+    fill(&d, N);
+    let keys = shuffled();
+
+    let mut g = c.benchmark_group("update, Eventual");
+    let mut at = Cycle { keys: &keys, at: 0 };
+    g.bench_function("raw heed", |b| {
+        b.iter(|| {
+            let k = at.next();
+            let mut wtxn = r.env.write_txn().unwrap();
+            let mut v = decode(r.db.get(&wtxn, k.as_bytes()).unwrap().unwrap());
+            v.id += 1;
+            r.db.put(&mut wtxn, k.as_bytes(), &encode(&v)).unwrap();
+            wtxn.commit().unwrap();
+        });
+    });
+    g.bench_function("dict", |b| {
+        b.iter(|| {
+            d.update(at.next(), |v| {
+                v.map(|mut v| {
+                    v.id += 1;
+                    v
+                })
+            })
+            .unwrap();
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("remove, Eventual");
+    let mut at = Cycle { keys: &keys, at: 0 };
+    g.bench_function("raw heed", |b| {
+        b.iter_batched(
+            || {
+                let k = at.next().to_owned();
+                let mut wtxn = r.env.write_txn().unwrap();
+                r.db.put(&mut wtxn, k.as_bytes(), &encode(&doc(1))).unwrap();
+                wtxn.commit().unwrap();
+                k
+            },
+            |k| {
+                let mut wtxn = r.env.write_txn().unwrap();
+                assert!(r.db.delete(&mut wtxn, k.as_bytes()).unwrap());
+                wtxn.commit().unwrap();
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("dict", |b| {
+        b.iter_batched(
+            || {
+                let k = at.next().to_owned();
+                d.insert(k.clone(), doc(1)).unwrap();
+                k
+            },
+            |k| assert!(d.remove(&k).unwrap()),
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("extend 100k, one transaction");
+    g.sample_size(10);
+    let items: Vec<(String, Doc)> = (0..N).map(|i| (key(i), doc(i))).collect();
+    g.bench_function("raw heed", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |dir| {
+                let r = raw(dir.path(), Durability::Eventual);
+                let mut wtxn = r.env.write_txn().unwrap();
+                for (k, v) in &items {
+                    r.db.put(&mut wtxn, k.as_bytes(), &encode(v)).unwrap();
+                }
+                wtxn.commit().unwrap();
+                (dir, r)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.bench_function("dict", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |dir| {
+                let d = dict(dir.path(), Durability::Eventual, 128);
+                d.extend(items.iter().cloned()).unwrap();
+                (dir, d)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+#[memoize(path = "target/bench-memo/persistdict")]
+fn memo_embed(text: String) -> Result<Vec<f32>, String> {
+    Ok(text.bytes().map(f32::from).collect())
+}
+
+// The disk store of `cached` requires a `Result`.
+#[allow(clippy::unnecessary_wraps)]
+#[cached::macros::concurrent_cached(
+    disk = true,
+    disk_dir = "target/bench-memo/cached",
+    map_error = |e| format!("{e:?}")
+)]
+fn cached_embed(text: String) -> Result<Vec<f32>, String> {
+    Ok(text.bytes().map(f32::from).collect())
+}
+
+fn memoization(c: &mut Criterion) {
+    let _ = memo_embed_memo().clear();
+    let texts: Vec<String> = (0..100)
+        .map(|i| format!("some text to embed {i}"))
+        .collect();
+    for t in &texts {
+        memo_embed(t.clone()).unwrap();
+        cached_embed(t.clone()).unwrap();
+    }
+    let mut g = c.benchmark_group("memoized call, hit");
+    let mut at = Cycle {
+        keys: &texts,
+        at: 0,
+    };
+    g.bench_function("cached 4 disk store", |b| {
+        b.iter(|| black_box(cached_embed(at.next().to_owned()).unwrap()));
+    });
+    g.bench_function("persistdict memoize", |b| {
+        b.iter(|| black_box(memo_embed(at.next().to_owned()).unwrap()));
+    });
+    g.finish();
+
+    let next = AtomicU64::new(0);
+    let mut g = c.benchmark_group("memoized call, miss");
+    g.bench_function("cached 4 disk store", |b| {
+        b.iter(|| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            black_box(cached_embed(format!("miss {i}")).unwrap())
+        });
+    });
+    g.bench_function("persistdict memoize", |b| {
+        b.iter(|| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            black_box(memo_embed(format!("miss {i}")).unwrap())
+        });
+    });
+    g.finish();
+}
+
+/// The median of a benchmark, in nanoseconds, from criterion's report.
+fn median_ns(group: &str, function: &str) -> Option<f64> {
+    let path = Path::new("target/criterion")
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn show(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// Prints the results as a markdown table: each row compares one side with its baseline.
+fn table() {
+    let rows = [
+        (
+            "get, cache hit",
+            "get",
+            "dict, cache hit",
+            "raw heed",
+            "≥ 4× faster",
+        ),
+        (
+            "get, cache off",
+            "get",
+            "dict, cache off",
+            "raw heed",
+            "≤ 1.5×",
+        ),
+        (
+            "insert, Immediate",
+            "insert, Immediate",
+            "dict",
+            "raw heed",
+            "≤ 1.15×",
+        ),
+        (
+            "insert, Eventual",
+            "insert, Eventual",
+            "dict",
+            "raw heed",
+            "≤ 2×",
+        ),
+        (
+            "extend 100k, one transaction",
+            "extend 100k, one transaction",
+            "dict",
+            "raw heed",
+            "≤ 1.5×",
+        ),
+        ("iteration (100k)", "iteration", "dict", "raw heed", "≤ 2×"),
+        (
+            "contains_key, missing",
+            "contains_key missing",
+            "dict",
+            "raw heed",
+            "≤ 1.5×",
+        ),
+        ("len", "len", "dict", "raw heed", "-"),
+        (
+            "update, Eventual",
+            "update, Eventual",
+            "dict",
+            "raw heed",
+            "-",
+        ),
+        (
+            "remove, Eventual",
+            "remove, Eventual",
+            "dict",
+            "raw heed",
+            "-",
+        ),
+        (
+            "memoize hit",
+            "memoized call, hit",
+            "persistdict memoize",
+            "cached 4 disk store",
+            "≥ 10× faster",
+        ),
+        (
+            "memoize miss",
+            "memoized call, miss",
+            "persistdict memoize",
+            "cached 4 disk store",
+            "-",
+        ),
+    ];
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    println!("\n{cores} cores; medians; ratio = ours / baseline (below 1: we are faster)\n");
+    println!("| operation | persistdict | baseline | ratio | target |");
+    println!("|---|---:|---:|---:|---|");
+    for (label, group, ours, base, target) in rows {
+        if let (Some(a), Some(b)) = (median_ns(group, ours), median_ns(group, base)) {
+            println!(
+                "| {label} | {} | {} ({base}) | {:.2} | {target} |",
+                show(a),
+                show(b),
+                a / b
+            );
+        }
+    }
+}
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Memory while holding 1,000,000 entries with the default cache, and the longest time a
+/// writer waits while an expiry sweep removes them all.
+fn million() {
+    const MILLION: u32 = 1_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(std::time::SystemTime::now());
+    let anon_before = status_kib("RssAnon:");
+    let d: Dict = PersistDict::builder()
+        .durability(Durability::Eventual)
+        .background(Background::Disabled)
+        .clock(clock.clone())
+        .expire_days(1)
+        .open(tmp.path())
+        .unwrap();
+    for chunk in 0..MILLION / N {
+        d.extend((chunk * N..(chunk + 1) * N).map(|i| (key(i), doc(i))))
+            .unwrap();
+    }
+    for i in (0..MILLION).step_by(97) {
+        d.get(&key(i)).unwrap();
+    }
+    println!(
+        "\n1,000,000 entries, default cache: process RSS {} MiB (heap {} MiB, of which {} MiB \
+         since before the dict; mapped file pages {} MiB); data file {} MiB",
+        status_kib("VmRSS:") / 1024,
+        status_kib("RssAnon:") / 1024,
+        status_kib("RssAnon:").saturating_sub(anon_before) / 1024,
+        status_kib("RssFile:") / 1024,
+        d.stats().unwrap().disk_bytes >> 20,
+    );
+
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (d, done) = (d.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut waits = Vec::new();
+            let mut i = 0_u32;
+            while !done.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                d.insert(format!("writer-{i}"), doc(i)).unwrap();
+                waits.push(start.elapsed());
+                i += 1;
+            }
+            waits
+        })
+    };
+    let start = Instant::now();
+    let removed = d.expire_now().unwrap();
+    let sweep = start.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let mut waits = writer.join().unwrap();
+    waits.sort();
+    let p99 = waits
+        .get(waits.len() * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "expiry sweep of {removed} entries: {sweep:.2?}; a writer alongside made {} inserts, \
+         longest wait {:.2?}, p99 {p99:.2?}",
+        waits.len(),
+        waits.last().copied().unwrap_or_default(),
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    reads(&mut c);
+    writes(&mut c);
+    rewrites(&mut c);
+    memoization(&mut c);
+    c.final_summary();
+    table();
+    if std::env::var_os("PERSISTDICT_BENCH_SKIP_MILLION").is_none() {
+        million();
+    }
+}
