@@ -17,6 +17,8 @@ use std::sync::{Mutex, PoisonError};
 
 use lru::LruCache;
 
+use crate::key::KeyBuf;
+
 /// What a commit did to one key.
 pub(crate) enum Change<V> {
     /// The key now holds this value.
@@ -33,7 +35,7 @@ pub(crate) struct Cache<V> {
 
 struct State<V> {
     /// Values, with the time (ms) this cache last reported an access to the key.
-    lru: LruCache<Vec<u8>, (V, u64)>,
+    lru: LruCache<KeyBuf, (V, u64)>,
     known: u64,
 }
 
@@ -96,7 +98,7 @@ impl<V: Clone> Cache<V> {
         if let Some(mut state) = self.lock()
             && state.known == snapshot
         {
-            state.lru.put(key.to_vec(), (value, now));
+            state.lru.put(KeyBuf::from_slice(key), (value, now));
         }
     }
 
@@ -112,10 +114,10 @@ impl<V: Clone> Cache<V> {
                 match change {
                     Change::Put(value) => {
                         // A write stores its own access time; the next hit reports again.
-                        state.lru.put(key, (value, 0));
+                        state.lru.put(KeyBuf::from_slice(&key), (value, 0));
                     }
                     Change::Forget => {
-                        state.lru.pop(&key);
+                        state.lru.pop(&key[..]);
                     }
                 }
             }
@@ -128,7 +130,7 @@ impl<V: Clone> Cache<V> {
             // A later commit was accounted for already (and emptied the cache, since this one
             // was not applied); values cached since are from snapshots newer than ours.
             for (key, _) in changes {
-                state.lru.pop(&key);
+                state.lru.pop(&key[..]);
             }
         }
     }

@@ -25,7 +25,7 @@ use heed::types::{Bytes, Str};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, MdbError, WithoutTls};
 
 use crate::error::{Error, KeyBytes, Result};
-use crate::key::{Slot, digest_bytes};
+use crate::key::{KeyBuf, Slot, digest_bytes};
 use crate::record::{self, Header, Record};
 
 /// The on-disk format this crate writes and reads (`docs/format.md`).
@@ -99,7 +99,7 @@ pub(crate) struct Store {
     /// The dict's key size limit, known once the first handle checked the settings.
     key_size_limit: OnceLock<usize>,
     /// Access times recorded by reads and not yet stored: encoded key -> ms.
-    atimes: Mutex<hashbrown::HashMap<Vec<u8>, u64>>,
+    atimes: Mutex<hashbrown::HashMap<KeyBuf, u64>>,
     /// Set when the last handle is gone: the worker stops between chunks.
     pub(crate) stopping: AtomicBool,
     /// What the background worker counted.
@@ -428,7 +428,7 @@ impl Store {
         match atimes.get_mut(key) {
             Some(t) => *t = (*t).max(now),
             None => {
-                atimes.insert(key.to_vec(), now);
+                atimes.insert(KeyBuf::from_slice(key), now);
             }
         }
     }

@@ -8,6 +8,10 @@
 //! digests collide share a bucket and never each other's value. The two kinds live in separate
 //! databases, so a raw key can never be mistaken for a digest.
 
+/// An encoded key held in memory (the cache, the pending access times): up to 32 bytes
+/// inline, so a lookup compares the key without following a pointer.
+pub(crate) type KeyBuf = smallvec::SmallVec<[u8; 32]>;
+
 /// The longest digest used as a storage key.
 const DIGEST_LEN: usize = 32;
 
