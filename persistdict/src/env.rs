@@ -633,6 +633,9 @@ impl WriteTxn<'_> {
     /// Stores `value` (already encoded) under `key`; returns whether the key was new.
     /// An existing entry keeps its place in insertion order and its creation time.
     pub(crate) fn put(&mut self, key: &[u8], value: &[u8], limit: usize, now: u64) -> Result<bool> {
+        if let Slot::Raw(k) = Slot::of(key, limit) {
+            return self.put_raw(k, value, now);
+        }
         let store = self.store;
         let existing = store.get(&self.txn, key, limit)?.map(|r| r.header);
         let header = if let Some(h) = existing {
@@ -665,6 +668,43 @@ impl WriteTxn<'_> {
             }
         }
         Ok(existing.is_none())
+    }
+
+    /// [`put`](Self::put) of a key stored raw. A new key is written without looking first
+    /// (LMDB refuses to overwrite and hands back the existing record instead), which spares
+    /// one B-tree descent per new key; an existing key is rewritten with its old position
+    /// and creation time. The sequence number taken for the attempt is then left unused.
+    fn put_raw(&mut self, k: &[u8], value: &[u8], now: u64) -> Result<bool> {
+        let store = self.store;
+        let seq = self.next_seq()?;
+        let mut header = Header {
+            seq,
+            created: now,
+            accessed: now,
+        };
+        let mut rec = Vec::with_capacity(record::HEADER_LEN + value.len());
+        record::encode_into(&mut rec, &header, b"", value);
+        let r = store
+            .entries
+            .get_or_put(&mut self.txn, k, &rec)
+            .map(|old| old.map(record::decode));
+        match self.check(r)? {
+            None => {
+                let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), k);
+                self.check(r)?;
+                Ok(true)
+            }
+            Some(old) => {
+                let old = old.map_err(|reason| corrupt(k, reason))?.header;
+                header.seq = old.seq;
+                header.created = old.created;
+                rec.clear();
+                record::encode_into(&mut rec, &header, b"", value);
+                let r = store.entries.put(&mut self.txn, k, &rec);
+                self.check(r)?;
+                Ok(false)
+            }
+        }
     }
 
     /// The bucket under `slot` minus the record of `key`, re-framed.
