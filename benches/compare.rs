@@ -1,6 +1,8 @@
 //! The dict against raw heed doing the same work, in the same run, and `#[memoize]` against
 //! `cached`'s disk store. Run with `cargo bench --bench compare`; at the end it prints a table
-//! of ratios and absolute figures, then the peak-memory and sweep-stall measurements.
+//! of ratios and absolute figures, then the peak-memory and sweep-stall measurements
+//! (`PERSISTDICT_BENCH_MILLION_ONLY=1` runs only those, in a fresh process, for memory
+//! figures that are the dict's alone; `PERSISTDICT_BENCH_SKIP_MILLION=1` skips them).
 //!
 //! Workload: keys like `key-000123`, values of about 100 bytes (an id, a name, 8 floats),
 //! postcard-encoded on both sides. Raw heed stores the same key bytes; every raw read decodes
@@ -528,9 +530,10 @@ fn million() {
         d.get(&key(i)).unwrap();
     }
     println!(
-        "\n1,000,000 entries, default cache: process RSS {} MiB (heap {} MiB, of which {} MiB \
-         since before the dict; mapped file pages {} MiB); data file {} MiB",
+        "\n1,000,000 entries, default cache: process RSS {} MiB, peak {} MiB (heap {} MiB, of \
+         which {} MiB since before the dict; mapped file pages {} MiB); data file {} MiB",
         status_kib("VmRSS:") / 1024,
+        status_kib("VmHWM:") / 1024,
         status_kib("RssAnon:") / 1024,
         status_kib("RssAnon:").saturating_sub(anon_before) / 1024,
         status_kib("RssFile:") / 1024,
@@ -572,6 +575,11 @@ fn million() {
 }
 
 fn main() {
+    // Alone in a fresh process, the memory figures are the dict's own.
+    if std::env::var_os("PERSISTDICT_BENCH_MILLION_ONLY").is_some() {
+        million();
+        return;
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
