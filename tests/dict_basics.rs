@@ -95,6 +95,52 @@ fn clear_empties_the_dict() {
 }
 
 #[test]
+fn iteration_follows_insertion_order_whatever_the_keys_order() {
+    let dir = common::tempdir();
+    let d: PersistDict<String, i64> = PersistDict::builder()
+        .key_size_limit(16)
+        .open(dir.path())
+        .unwrap();
+    // Keys in shuffled order, some long enough to be hashed, some overwritten, some removed:
+    // each chunk's keys are scattered across the key space and the two databases.
+    let mut ids: Vec<i64> = (0..5_000).collect();
+    fastrand::Rng::with_seed(3).shuffle(&mut ids);
+    let key = |i: i64| {
+        if i % 7 == 0 {
+            format!("long key number {i:05}")
+        } else {
+            format!("k{i:05}")
+        }
+    };
+    d.extend(ids.iter().map(|&i| (key(i), i))).unwrap();
+    d.transaction(|tx| {
+        for &i in ids.iter().filter(|&&i| i % 5 == 0) {
+            tx.remove(&key(i))?;
+        }
+        for &i in ids.iter().filter(|&&i| i % 3 == 0) {
+            tx.insert(key(i), -i)?;
+        }
+        Ok::<_, persistdict::Error>(())
+    })
+    .unwrap();
+    // Removed keys that were inserted again come last, in the order of their insertion.
+    let mut expected: Vec<(String, i64)> = ids
+        .iter()
+        .filter(|&&i| i % 5 != 0)
+        .map(|&i| (key(i), if i % 3 == 0 { -i } else { i }))
+        .collect();
+    expected.extend(
+        ids.iter()
+            .filter(|&&i| i % 5 == 0 && i % 3 == 0)
+            .map(|&i| (key(i), -i)),
+    );
+    let found: Vec<(String, i64)> = d.iter().map(Result::unwrap).collect();
+    assert_eq!(found, expected);
+    let keys: Vec<String> = d.keys().map(Result::unwrap).collect();
+    assert_eq!(keys.len(), expected.len());
+}
+
+#[test]
 fn iteration_streams_across_many_chunks() {
     let dir = common::tempdir();
     let d = open(dir.path());

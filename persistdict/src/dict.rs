@@ -619,7 +619,7 @@ where
         let store = &self.inner.store;
         let mut report = background::check(store, self.limit(), self.now(), None)?;
         self.inner.cache.committed_unknown(store.last_txn_id());
-        let mut walk = Walk::new(self.clone(), Self::value_at);
+        let mut walk = Walk::new(self.clone(), true);
         while let Some(item) = walk.next_raw() {
             if let Ok((key, value)) = item
                 && self.decode_value(&key, &value).is_err()
@@ -633,13 +633,13 @@ where
     /// The keys, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn keys(&self) -> Keys<K, V, C, KC> {
-        Keys(Walk::new(self.clone(), |_, _, _| Ok(Some(Vec::new()))))
+        Keys(Walk::new(self.clone(), false))
     }
 
     /// The values, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn values(&self) -> Values<K, V, C, KC> {
-        Values(Walk::new(self.clone(), Self::value_at))
+        Values(Walk::new(self.clone(), true))
     }
 
     /// The entries, in insertion order.
@@ -650,15 +650,7 @@ where
     /// entry that can't be decoded yields an `Err` and the walk goes on with the next.
     #[must_use]
     pub fn iter(&self) -> Iter<K, V, C, KC> {
-        Iter(Walk::new(self.clone(), Self::value_at))
-    }
-
-    fn value_at(&self, txn: &ReadTxn<'_>, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .store
-            .get(txn, key, self.limit())?
-            .map(|r| r.value.to_vec()))
+        Iter(Walk::new(self.clone(), true))
     }
 }
 
@@ -864,13 +856,11 @@ where
     }
 }
 
-type Fetch<K, V, C, KC> =
-    fn(&PersistDict<K, V, C, KC>, &ReadTxn<'_>, &[u8]) -> Result<Option<Vec<u8>>>;
-
 /// A chunked walk over the insertion order: `(key, fetched bytes)` per live entry.
 struct Walk<K, V, C, KC> {
     dict: PersistDict<K, V, C, KC>,
-    fetch: Fetch<K, V, C, KC>,
+    /// Whether to read the values (a walk over the keys needs only the insertion order).
+    values: bool,
     after: Option<u64>,
     buffer: VecDeque<Result<(Vec<u8>, Vec<u8>)>>,
     done: bool,
@@ -883,10 +873,10 @@ where
     C: Codec,
     KC: Codec,
 {
-    fn new(dict: PersistDict<K, V, C, KC>, fetch: Fetch<K, V, C, KC>) -> Self {
+    fn new(dict: PersistDict<K, V, C, KC>, values: bool) -> Self {
         Walk {
             dict,
-            fetch,
+            values,
             after: None,
             buffer: VecDeque::new(),
             done: false,
@@ -900,9 +890,15 @@ where
             if chunk.len() < ITER_CHUNK {
                 self.done = true;
             }
-            for (seq, key) in chunk {
-                self.after = Some(seq);
-                match (self.fetch)(&self.dict, txn, &key) {
+            self.after = chunk.last().map(|(seq, _)| *seq).or(self.after);
+            let keys: Vec<Vec<u8>> = chunk.into_iter().map(|(_, key)| key).collect();
+            let values = if self.values {
+                store.values_of(txn, &keys, self.dict.limit())
+            } else {
+                keys.iter().map(|_| Ok(Some(Vec::new()))).collect()
+            };
+            for (key, value) in keys.into_iter().zip(values) {
+                match value {
                     Ok(Some(bytes)) => self.buffer.push_back(Ok((key, bytes))),
                     Ok(None) => self.buffer.push_back(Err(crate::env::corrupt(
                         &key,
