@@ -98,9 +98,10 @@ impl<C: Codec> Fields<C> {
 
     /// Runs `f` with a read snapshot: every field it reads comes from the same moment.
     pub fn read<R>(&self, f: impl FnOnce(&FieldsRead<'_, C>) -> Result<R>) -> Result<R> {
-        let store = &self.dict.inner.store;
-        let result = store.read(|txn| f(&FieldsRead { fields: self, txn }))?;
-        Ok(result)
+        self.dict
+            .inner
+            .store
+            .read(|txn| f(&FieldsRead { fields: self, txn }))
     }
 
     /// Runs `f` in one write transaction: what it sets is committed together, and nothing is
