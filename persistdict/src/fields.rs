@@ -140,8 +140,8 @@ impl<C: Codec> Fields<C> {
         encode_as(&self.dict.inner.value_codec, "field", value)
     }
 
-    /// The encoded value of `field` in `txn`.
-    fn raw(&self, txn: &ReadTxn<'_>, field: &'static str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// The encoded key of `field`, and its encoded value in `txn`.
+    fn raw(&self, txn: &ReadTxn<'_>, field: &'static str) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
         let key = self.dict.encode_key(field)?;
         let value = self
             .dict
@@ -149,18 +149,18 @@ impl<C: Codec> Fields<C> {
             .store
             .get(txn, &key, self.dict.limit())?
             .map(|record| record.value.to_vec());
-        Ok(value.map(|value| (key, value)))
+        Ok((key, value))
     }
 
+    /// The encoded key of `field`, and its value in `txn`.
     fn get_in<T: DeserializeOwned>(
         &self,
         txn: &ReadTxn<'_>,
         field: &'static str,
-    ) -> Result<Option<T>> {
-        match self.raw(txn, field)? {
-            None => Ok(None),
-            Some((_, bytes)) => self.decode(field, &bytes).map(Some),
-        }
+    ) -> Result<(Vec<u8>, Option<T>)> {
+        let (key, bytes) = self.raw(txn, field)?;
+        let value = bytes.map(|b| self.decode(field, &b)).transpose()?;
+        Ok((key, value))
     }
 }
 
@@ -173,9 +173,8 @@ pub struct FieldsRead<'a, C> {
 impl<C: Codec> FieldsRead<'_, C> {
     /// The stored value of `field`, as of this snapshot.
     pub fn get<T: DeserializeOwned>(&self, field: &'static str) -> Result<Option<T>> {
-        let value = self.fields.get_in(self.txn, field)?;
+        let (key, value) = self.fields.get_in(self.txn, field)?;
         if value.is_some() {
-            let key = self.fields.dict.encode_key(field)?;
             self.fields
                 .dict
                 .inner
@@ -197,18 +196,17 @@ pub struct FieldsWrite<'a, 's, C> {
 impl<C: Codec> FieldsWrite<'_, '_, C> {
     /// The value of `field`, including this transaction's writes.
     pub fn get<T: DeserializeOwned>(&self, field: &'static str) -> Result<Option<T>> {
-        self.fields.get_in(self.txn.as_read(), field)
+        Ok(self.fields.get_in(self.txn.as_read(), field)?.1)
     }
 
     /// Stores `value` as `field`, unless that is exactly what is stored already (then the
     /// entry, with its times, is left alone).
     pub fn set<T: Serialize + ?Sized>(&mut self, field: &'static str, value: &T) -> Result<()> {
         let bytes = self.fields.encode(value)?;
-        let key = match self.fields.raw(self.txn.as_read(), field)? {
-            Some((_, stored)) if stored == bytes => return Ok(()),
-            Some((key, _)) => key,
-            None => self.fields.dict.encode_key(field)?,
-        };
+        let (key, stored) = self.fields.raw(self.txn.as_read(), field)?;
+        if stored.as_ref() == Some(&bytes) {
+            return Ok(());
+        }
         self.txn
             .put(&key, &bytes, self.fields.dict.limit(), self.now)?;
         self.changes.push((key, Change::Put(bytes)));
