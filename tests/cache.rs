@@ -152,3 +152,33 @@ fn a_cache_hit_records_an_access_at_most_once_a_second() {
     d.get("k").unwrap();
     assert_eq!(accessed(&d), start + ms(1_200));
 }
+
+#[test]
+fn storing_access_times_keeps_the_cache_but_a_later_foreign_write_still_empties_it() {
+    let dir = common::tempdir();
+    let clock = persistdict::Clock::manual(std::time::SystemTime::now());
+    let a: D = PersistDict::builder()
+        .cache_capacity(16)
+        .clock(clock.clone())
+        .background(Background::Disabled)
+        .open(dir.path())
+        .unwrap();
+    let b = open(dir.path(), 16);
+    a.insert("k".into(), "1".into()).unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    a.get("k").unwrap(); // a hit, whose access is pending
+    let before = a.stats().unwrap().last_txn_id;
+    a.flush().unwrap();
+    assert_eq!(
+        a.stats().unwrap().last_txn_id,
+        before + 1,
+        "the flush committed"
+    );
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("1"));
+    let stats = a.stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (2, 0), "{stats:?}");
+
+    b.insert("k".into(), "2".into()).unwrap();
+    assert_eq!(a.get("k").unwrap().as_deref(), Some("2"));
+    assert_eq!(a.stats().unwrap().misses, 1);
+}

@@ -10,10 +10,14 @@
 //!
 //! A value read from a snapshot is only cached if that snapshot is `known`: a reader that
 //! raced with a newer commit can't put an older value back.
+//!
+//! Some commits of this process change no value: the worker's flushes of access times. They
+//! are listed in [`QuietCommits`], and a cache counts them as accounted for, so a flush every
+//! `flush_interval` does not empty every cache of the store.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lru::LruCache;
 
@@ -27,8 +31,39 @@ pub(crate) enum Change<V> {
     Forget,
 }
 
+/// How many of the latest quiet commits are remembered. A cache that falls further behind
+/// than that empties itself, as it would after a foreign commit.
+const QUIET_KEPT: usize = 16;
+
+/// The ids of the latest commits of a store, by this process, that changed no value.
+#[derive(Default)]
+pub(crate) struct QuietCommits {
+    /// A ring of ids, and where the next one goes; 0 is never a commit's id.
+    ids: Mutex<([u64; QUIET_KEPT], usize)>,
+}
+
+impl QuietCommits {
+    /// Records that commit `id` changed no value.
+    pub(crate) fn record(&self, id: u64) {
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ring, next) = &mut *ids;
+        ring[*next] = id;
+        *next = (*next + 1) % QUIET_KEPT;
+    }
+
+    /// Whether every commit after `after`, up to and including `upto`, changed no value.
+    fn cover(&self, after: u64, upto: u64) -> bool {
+        if upto <= after || upto - after > QUIET_KEPT as u64 {
+            return false;
+        }
+        let ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        (after + 1..=upto).all(|id| ids.0.contains(&id))
+    }
+}
+
 pub(crate) struct Cache<V> {
     state: Option<Mutex<State<V>>>,
+    quiet: Arc<QuietCommits>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -45,8 +80,9 @@ struct State<V> {
 pub(crate) const TOUCH_INTERVAL_MS: u64 = 1_000;
 
 impl<V: Clone> Cache<V> {
-    /// A cache of at most `capacity` entries; 0 turns caching off.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A cache of at most `capacity` entries (0 turns caching off), in front of the store whose
+    /// value-neutral commits `quiet` lists.
+    pub(crate) fn new(capacity: usize, quiet: Arc<QuietCommits>) -> Self {
         let state = NonZeroUsize::new(capacity).map(|cap| {
             Mutex::new(State {
                 lru: LruCache::new(cap),
@@ -55,6 +91,7 @@ impl<V: Clone> Cache<V> {
         });
         Cache {
             state,
+            quiet,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -72,9 +109,12 @@ impl<V: Clone> Cache<V> {
     pub(crate) fn get(&self, key: &[u8], last_txn_id: u64, now: u64) -> Option<(V, bool)> {
         let found = self.lock().and_then(|mut state| {
             if state.known != last_txn_id {
-                state.lru.clear();
+                let quiet = self.quiet.cover(state.known, last_txn_id);
                 state.known = last_txn_id;
-                return None;
+                if !quiet {
+                    state.lru.clear();
+                    return None;
+                }
             }
             let (value, touched) = state.lru.get_mut(key)?;
             let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < *touched;
@@ -109,7 +149,9 @@ impl<V: Clone> Cache<V> {
         changes: impl IntoIterator<Item = (Vec<u8>, Change<V>)>,
     ) {
         let Some(mut state) = self.lock() else { return };
-        if txn_id == state.known + 1 {
+        if txn_id > state.known
+            && (txn_id == state.known + 1 || self.quiet.cover(state.known, txn_id - 1))
+        {
             for (key, change) in changes {
                 match change {
                     Change::Put(value) => {
@@ -166,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_hit_asks_to_record_the_access_once_per_interval() {
-        let cache = Cache::new(4);
+        let cache = Cache::new(4, Arc::default());
         cache.get(b"k", 5, 0);
         cache.put_read(b"k", 1, 5, 10_000);
         assert_eq!(cache.get(b"k", 5, 10_500), Some((1, false)));
@@ -181,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_value_is_served_until_someone_else_commits() {
-        let cache = Cache::new(4);
+        let cache = Cache::new(4, Arc::default());
         assert_eq!(get(&cache, b"k", 5), None); // first sight of id 5
         cache.put_read(b"k", 1, 5, 0);
         assert_eq!(get(&cache, b"k", 5), Some(1));
@@ -195,7 +237,7 @@ mod tests {
 
     #[test]
     fn our_next_commit_is_applied_and_a_gap_empties_the_cache() {
-        let cache = Cache::new(4);
+        let cache = Cache::new(4, Arc::default());
         get(&cache, b"k", 5);
         cache.put_read(b"a", 1, 5, 0);
         cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
@@ -210,8 +252,35 @@ mod tests {
     }
 
     #[test]
+    fn commits_that_changed_no_value_keep_the_cache() {
+        let quiet = Arc::new(QuietCommits::default());
+        let cache = Cache::new(4, Arc::clone(&quiet));
+        get(&cache, b"k", 5);
+        cache.put_read(b"a", 1, 5, 0);
+        quiet.record(6);
+        assert_eq!(get(&cache, b"a", 6), Some(1));
+        quiet.record(7);
+        cache.committed(8, [(b"k".to_vec(), Change::Put(2))]);
+        assert_eq!(get(&cache, b"k", 8), Some(2));
+        assert_eq!(get(&cache, b"a", 8), Some(1));
+        assert_eq!(get(&cache, b"a", 10), None, "commit 9 or 10 was not quiet");
+    }
+
+    #[test]
+    fn a_cache_too_far_behind_the_quiet_commits_is_emptied() {
+        let quiet = Arc::new(QuietCommits::default());
+        let cache = Cache::new(4, Arc::clone(&quiet));
+        get(&cache, b"k", 5);
+        cache.put_read(b"a", 1, 5, 0);
+        for id in 6..=(6 + QUIET_KEPT as u64) {
+            quiet.record(id);
+        }
+        assert_eq!(get(&cache, b"a", 5 + QUIET_KEPT as u64 + 1), None);
+    }
+
+    #[test]
     fn a_read_from_an_older_snapshot_is_not_cached() {
-        let cache = Cache::new(4);
+        let cache = Cache::new(4, Arc::default());
         get(&cache, b"k", 5);
         cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
         cache.put_read(b"k", 1, 5, 0);
@@ -220,7 +289,7 @@ mod tests {
 
     #[test]
     fn commits_applied_out_of_order_forget_their_keys() {
-        let cache = Cache::new(4);
+        let cache = Cache::new(4, Arc::default());
         get(&cache, b"k", 5);
         cache.committed(7, [(b"b".to_vec(), Change::Put(7))]);
         cache.committed(6, [(b"k".to_vec(), Change::Put(6))]);
@@ -229,7 +298,7 @@ mod tests {
 
     #[test]
     fn capacity_zero_caches_nothing() {
-        let cache = Cache::new(0);
+        let cache = Cache::new(0, Arc::default());
         cache.put_read(b"k", 1, 0, 0);
         assert_eq!(get(&cache, b"k", 0), None);
         assert_eq!((cache.hits(), cache.misses()), (0, 1));

@@ -134,7 +134,7 @@ where
         });
         let inner = Inner {
             store: Arc::clone(&store),
-            cache: Cache::new(builder.settings.cache_capacity),
+            cache: Cache::new(builder.settings.cache_capacity, Arc::clone(&store.quiet)),
             expire_after: builder.settings.expire_after,
             value_codec: builder.value_codec,
             key_codec: builder.key_codec,

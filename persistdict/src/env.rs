@@ -24,6 +24,7 @@ use std::time::Duration;
 use heed::types::{Bytes, Str};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, MdbError, WithoutTls};
 
+use crate::cache::QuietCommits;
 use crate::error::{Error, KeyBytes, Result};
 use crate::key::{KeyBuf, Slot, digest_bytes};
 use crate::record::{self, Header, Record};
@@ -100,6 +101,8 @@ pub(crate) struct Store {
     key_size_limit: OnceLock<usize>,
     /// Access times recorded by reads and not yet stored: encoded key -> ms.
     atimes: Mutex<hashbrown::HashMap<KeyBuf, u64>>,
+    /// Our commits that stored only access times, which caches need not account for.
+    pub(crate) quiet: Arc<QuietCommits>,
     /// Set when the last handle is gone: the worker stops between chunks.
     pub(crate) stopping: AtomicBool,
     /// What the background worker counted.
@@ -267,6 +270,7 @@ impl Store {
             durability: options.durability,
             key_size_limit: OnceLock::new(),
             atimes: Mutex::default(),
+            quiet: Arc::default(),
             stopping: AtomicBool::new(false),
             counters: crate::background::Counters::default(),
         })
@@ -452,21 +456,25 @@ impl Store {
         if pending.is_empty() {
             return Ok(0);
         }
-        let result = self.write(|w| {
+        let result = self.write_as(|w| {
             for (key, t) in &pending {
                 w.set_accessed(key, *t, limit)?;
             }
             Ok(pending.len())
         });
-        if result.is_err() {
-            // Keep them for the next attempt.
-            let mut atimes = self.atimes.lock().unwrap_or_else(PoisonError::into_inner);
-            for (key, t) in pending {
-                let slot = atimes.entry(key).or_insert(t);
-                *slot = (*slot).max(t);
+        match result {
+            Ok((_, 0)) => {}
+            Ok((_, id)) => self.quiet.record(id),
+            Err(_) => {
+                // Keep them for the next attempt.
+                let mut atimes = self.atimes.lock().unwrap_or_else(PoisonError::into_inner);
+                for (key, t) in pending {
+                    let slot = atimes.entry(key).or_insert(t);
+                    *slot = (*slot).max(t);
+                }
             }
         }
-        result
+        result.map(|(stored, _)| stored)
     }
 
     /// The store's durability.
