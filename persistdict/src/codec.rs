@@ -93,11 +93,25 @@ pub(crate) fn encode_as<T: Serialize + ?Sized>(
     what: &'static str,
     value: &T,
 ) -> Result<Vec<u8>> {
-    codec.encode(value).map_err(|source| Error::Encode {
-        what,
-        type_name: std::any::type_name::<T>(),
-        source,
-    })
+    let mut out = Vec::new();
+    encode_as_into(codec, what, value, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_as`] into the end of `out`.
+pub(crate) fn encode_as_into<T: Serialize + ?Sized>(
+    codec: &impl Codec,
+    what: &'static str,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    codec
+        .encode_into(value, out)
+        .map_err(|source| Error::Encode {
+            what,
+            type_name: std::any::type_name::<T>(),
+            source,
+        })
 }
 
 /// The default codec: [postcard](https://docs.rs/postcard), a compact, stable binary format.

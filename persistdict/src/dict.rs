@@ -1,6 +1,7 @@
 //! The typed persistent map.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
@@ -15,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::background::{self, IntegrityReport};
 use crate::cache::{Cache, Change};
 use crate::clock::{Clock, from_ms};
-use crate::codec::{Codec, Postcard, encode_as};
+use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
 use crate::env::{FORMAT_VERSION, ReadTxn, Shared, Store, StoreOptions, WriteTxn};
 use crate::error::{Error, KeyBytes, Result};
 use crate::options::Builder;
@@ -29,6 +30,14 @@ const INFO_KEY_SIZE_LIMIT: &str = "key_size_limit";
 const INFO_KEY_CODEC: &str = "key_codec";
 const INFO_VALUE_CODEC: &str = "value_codec";
 const INFO_INITIALIZED: &str = "initialized";
+
+thread_local! {
+    /// The buffer [`PersistDict::with_key`] encodes keys in.
+    static KEY_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest buffer kept for the next read's key (bytes).
+const KEY_SCRATCH_KEPT: usize = 1024;
 
 /// A typed dictionary stored on disk in LMDB, shared by threads and processes.
 ///
@@ -189,6 +198,24 @@ where
         encode_as(&self.inner.key_codec, "key", key)
     }
 
+    /// Runs `f` on the encoding of `key`, made in a buffer the thread's reads reuse: a read
+    /// allocates nothing for its key.
+    fn with_key<Q: Serialize + ?Sized, T>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        // Taken out while in use: a read inside a read (from a codec) gets an empty one.
+        let mut buf = KEY_SCRATCH.try_with(Cell::take).unwrap_or_default();
+        buf.clear();
+        encode_as_into(&self.inner.key_codec, "key", key, &mut buf)?;
+        let result = f(&buf);
+        if buf.capacity() <= KEY_SCRATCH_KEPT {
+            let _ = KEY_SCRATCH.try_with(|cell| cell.set(buf));
+        }
+        result
+    }
+
     fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
         encode_as(&self.inner.value_codec, "value", value)
     }
@@ -261,8 +288,9 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let key = self.encode_key(key)?;
-        self.cached_get(&key, |key, bytes| self.decode_value(key, bytes))
+        self.with_key(key, |key| {
+            self.cached_get(key, |key, bytes| self.decode_value(key, bytes))
+        })
     }
 
     /// The value of encoded `key` from the cache, or else read and turned into a `V` by
@@ -300,10 +328,10 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let key = self.encode_key(key)?;
-        self.inner
-            .store
-            .read(|txn| Ok(self.inner.store.get(txn, &key, self.limit())?.is_some()))
+        let store = &self.inner.store;
+        self.with_key(key, |key| {
+            store.read(|txn| Ok(store.get(txn, key, self.limit())?.is_some()))
+        })
     }
 
     /// Removes `key`; returns whether it had a value.
@@ -547,21 +575,22 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let key = self.encode_key(key)?;
         let store = &self.inner.store;
-        let found = store.read(|txn| {
-            Ok(store
-                .get(txn, &key, self.limit())?
-                .map(|r| (r.header, r.value.len() as u64)))
-        })?;
-        Ok(found.map(|(header, value_size)| {
-            let accessed = header.accessed.max(store.pending_atime(&key).unwrap_or(0));
-            Metadata {
-                created: from_ms(header.created),
-                accessed: from_ms(accessed),
-                value_size,
-            }
-        }))
+        self.with_key(key, |key| {
+            let found = store.read(|txn| {
+                Ok(store
+                    .get(txn, key, self.limit())?
+                    .map(|r| (r.header, r.value.len() as u64)))
+            })?;
+            Ok(found.map(|(header, value_size)| {
+                let accessed = header.accessed.max(store.pending_atime(key).unwrap_or(0));
+                Metadata {
+                    created: from_ms(header.created),
+                    accessed: from_ms(accessed),
+                    value_size,
+                }
+            }))
+        })
     }
 
     /// Counters of the cache and the background worker, and sizes.
