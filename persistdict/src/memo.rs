@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
 
 use crate::__private::{Options, resolve_path};
 use crate::codec::{Codec, Postcard};
@@ -208,14 +209,14 @@ where
     /// The storage key of a call with `args` (already in the dict's key encoding), or `None`
     /// (logged) if they can't be encoded.
     #[doc(hidden)]
-    pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<Vec<u8>> {
-        let mut key = self.state().namespace.to_vec();
-        match Postcard.encode_into(args, &mut key) {
-            Ok(()) => Some(storage_key(&key)),
+    pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<MemoKey> {
+        let namespace = SmallVec::from_slice(&self.state().namespace);
+        match postcard::serialize_with_flavor(args, KeyFlavor(namespace)) {
+            Ok(bytes) => Some(storage_key(bytes)),
             Err(error) => {
                 tracing::warn!(
                     function = self.config.function,
-                    error = &*error as &dyn std::error::Error,
+                    error = &error as &dyn std::error::Error,
                     "cannot encode the arguments; the call runs uncached",
                 );
                 None
@@ -226,9 +227,9 @@ where
     /// Removes the stored result of the call whose key is `key`; returns whether there was
     /// one.
     #[doc(hidden)]
-    pub fn invalidate(&self, key: Option<Vec<u8>>) -> Result<bool> {
+    pub fn invalidate(&self, key: Option<MemoKey>) -> Result<bool> {
         match (key, &self.state().dict) {
-            (Some(key), Some(dict)) => dict.remove_encoded(key),
+            (Some(key), Some(dict)) => dict.remove_encoded(key.0.to_vec()),
             _ => Ok(false),
         }
     }
@@ -239,14 +240,14 @@ where
     #[doc(hidden)]
     pub fn call<R>(
         &'static self,
-        key: Option<Vec<u8>>,
+        key: Option<MemoKey>,
         run: impl FnOnce() -> R,
         keep: fn(&R) -> Option<V>,
         wrap: fn(V) -> R,
     ) -> R {
         let Some(key) = key else { return run() };
         loop {
-            match self.step(&key) {
+            match self.step(&key.0) {
                 Step::Hit(value) => return wrap(value),
                 Step::Wait(listener, flight) => {
                     if flight.pending() {
@@ -270,14 +271,14 @@ where
     #[doc(hidden)]
     pub async fn call_async<R>(
         &'static self,
-        key: Option<Vec<u8>>,
+        key: Option<MemoKey>,
         run: impl Future<Output = R>,
         keep: fn(&R) -> Option<V>,
         wrap: fn(V) -> R,
     ) -> R {
         let Some(key) = key else { return run.await };
         loop {
-            match self.step(&key) {
+            match self.step(&key.0) {
                 Step::Hit(value) => return wrap(value),
                 Step::Wait(listener, flight) => {
                     if flight.pending() {
@@ -356,19 +357,47 @@ where
     }
 }
 
+/// The storage key of a call, built on the stack for keys of up to 64 bytes: a hit then
+/// allocates nothing for it.
+#[doc(hidden)]
+pub struct MemoKey(SmallVec<[u8; 64]>);
+
+/// A postcard output that appends to a [`MemoKey`]'s buffer.
+struct KeyFlavor(SmallVec<[u8; 64]>);
+
+impl postcard::ser_flavors::Flavor for KeyFlavor {
+    type Output = SmallVec<[u8; 64]>;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        Ok(self.0)
+    }
+}
+
 /// `bytes` as the dict's key codec (postcard) encodes a `Vec<u8>`: a varint of the length,
 /// then the bytes. Built by hand because serde hands a `Vec<u8>` to the codec one byte at a
 /// time, which made encoding the key the larger part of a memoized hit.
-fn storage_key(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 3);
+fn storage_key(mut bytes: SmallVec<[u8; 64]>) -> MemoKey {
+    let mut prefix = [0; 10];
+    let mut n = 0;
     let mut len = bytes.len();
     while len >= 0x80 {
-        out.push((len as u8) | 0x80);
+        prefix[n] = (len as u8) | 0x80;
+        n += 1;
         len >>= 7;
     }
-    out.push(len as u8);
-    out.extend_from_slice(bytes);
-    out
+    prefix[n] = len as u8;
+    bytes.insert_from_slice(0, &prefix[..=n]);
+    MemoKey(bytes)
 }
 
 impl<V: Clone> Flight<V> {
@@ -461,6 +490,8 @@ impl<V> Drop for Leader<'_, V> {
 
 #[cfg(test)]
 mod tests {
+    use smallvec::SmallVec;
+
     use super::storage_key;
     use crate::codec::{Codec, Postcard};
 
@@ -469,7 +500,7 @@ mod tests {
         for len in [0_u32, 1, 127, 128, 300, 16_384, 70_000] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             assert_eq!(
-                storage_key(&bytes),
+                storage_key(SmallVec::from_slice(&bytes)).0.as_slice(),
                 Postcard.encode(&bytes).unwrap(),
                 "{len}"
             );

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use crate::fields::{Fields, FieldsRead, FieldsWrite};
-pub use crate::memo::{Memo, MemoConfig};
+pub use crate::memo::{Memo, MemoConfig, MemoKey};
 
 use crate::codec::Codec;
 use crate::dict::PersistDict;
