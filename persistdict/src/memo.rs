@@ -210,8 +210,9 @@ where
     /// (logged) if they can't be encoded.
     #[doc(hidden)]
     pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<MemoKey> {
-        let namespace = SmallVec::from_slice(&self.state().namespace);
-        match postcard::serialize_with_flavor(args, KeyFlavor(namespace)) {
+        let mut start = SmallVec::from_slice(&[0; PREFIX_ROOM]);
+        start.extend_from_slice(&self.state().namespace);
+        match postcard::serialize_with_flavor(args, KeyFlavor(start)) {
             Ok(bytes) => Some(storage_key(bytes)),
             Err(error) => {
                 tracing::warn!(
@@ -229,7 +230,7 @@ where
     #[doc(hidden)]
     pub fn invalidate(&self, key: Option<MemoKey>) -> Result<bool> {
         match (key, &self.state().dict) {
-            (Some(key), Some(dict)) => dict.remove_encoded(key.0.to_vec()),
+            (Some(key), Some(dict)) => dict.remove_encoded(key.bytes().to_vec()),
             _ => Ok(false),
         }
     }
@@ -247,7 +248,7 @@ where
     ) -> R {
         let Some(key) = key else { return run() };
         loop {
-            match self.step(&key.0) {
+            match self.step(key.bytes()) {
                 Step::Hit(value) => return wrap(value),
                 Step::Wait(listener, flight) => {
                     if flight.pending() {
@@ -278,7 +279,7 @@ where
     ) -> R {
         let Some(key) = key else { return run.await };
         loop {
-            match self.step(&key.0) {
+            match self.step(key.bytes()) {
                 Step::Hit(value) => return wrap(value),
                 Step::Wait(listener, flight) => {
                     if flight.pending() {
@@ -360,7 +361,20 @@ where
 /// The storage key of a call, built on the stack for keys of up to 64 bytes: a hit then
 /// allocates nothing for it.
 #[doc(hidden)]
-pub struct MemoKey(SmallVec<[u8; 64]>);
+pub struct MemoKey {
+    buf: SmallVec<[u8; 64]>,
+    /// Where the key starts in `buf`: its length prefix is written into room left in front.
+    start: usize,
+}
+
+impl MemoKey {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+/// Bytes left in front of a key for its length prefix: enough for keys under 2 MiB.
+const PREFIX_ROOM: usize = 3;
 
 /// A postcard output that appends to a [`MemoKey`]'s buffer.
 struct KeyFlavor(SmallVec<[u8; 64]>);
@@ -383,21 +397,29 @@ impl postcard::ser_flavors::Flavor for KeyFlavor {
     }
 }
 
-/// `bytes` as the dict's key codec (postcard) encodes a `Vec<u8>`: a varint of the length,
-/// then the bytes. Built by hand because serde hands a `Vec<u8>` to the codec one byte at a
-/// time, which made encoding the key the larger part of a memoized hit.
-fn storage_key(mut bytes: SmallVec<[u8; 64]>) -> MemoKey {
+/// The bytes of `buf` after [`PREFIX_ROOM`] as the dict's key codec (postcard) encodes a
+/// `Vec<u8>`: a varint of the length, then the bytes. Built by hand because serde hands a
+/// `Vec<u8>` to the codec one byte at a time, which made encoding the key the larger part of
+/// a memoized hit.
+fn storage_key(mut buf: SmallVec<[u8; 64]>) -> MemoKey {
     let mut prefix = [0; 10];
     let mut n = 0;
-    let mut len = bytes.len();
+    let mut len = buf.len() - PREFIX_ROOM;
     while len >= 0x80 {
         prefix[n] = (len as u8) | 0x80;
         n += 1;
         len >>= 7;
     }
     prefix[n] = len as u8;
-    bytes.insert_from_slice(0, &prefix[..=n]);
-    MemoKey(bytes)
+    let prefix = &prefix[..=n];
+    if let Some(start) = PREFIX_ROOM.checked_sub(prefix.len()) {
+        buf[start..PREFIX_ROOM].copy_from_slice(prefix);
+        MemoKey { buf, start }
+    } else {
+        buf.drain(..PREFIX_ROOM);
+        buf.insert_from_slice(0, prefix);
+        MemoKey { buf, start: 0 }
+    }
 }
 
 impl<V: Clone> Flight<V> {
@@ -492,15 +514,19 @@ impl<V> Drop for Leader<'_, V> {
 mod tests {
     use smallvec::SmallVec;
 
-    use super::storage_key;
+    use super::{PREFIX_ROOM, storage_key};
     use crate::codec::{Codec, Postcard};
 
     #[test]
     fn a_storage_key_is_the_postcard_encoding_of_the_bytes() {
-        for len in [0_u32, 1, 127, 128, 300, 16_384, 70_000] {
+        for len in [
+            0_u32, 1, 127, 128, 300, 16_384, 70_000, 2_097_151, 2_097_152,
+        ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut buf = SmallVec::from_slice(&[7; PREFIX_ROOM]);
+            buf.extend_from_slice(&bytes);
             assert_eq!(
-                storage_key(SmallVec::from_slice(&bytes)).0.as_slice(),
+                storage_key(buf).bytes(),
                 Postcard.encode(&bytes).unwrap(),
                 "{len}"
             );
