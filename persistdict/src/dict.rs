@@ -301,13 +301,15 @@ where
         decode: impl FnOnce(&[u8], &[u8]) -> Result<V>,
     ) -> Result<Option<V>> {
         let store = &self.inner.store;
-        let now = self.now();
-        if let Some((value, touch)) = self.inner.cache.get(key, store.last_txn_id(), now) {
+        // The cache's own stamps, which only throttle access reports, use the coarse clock.
+        let coarse = self.inner.clock.coarse_ms();
+        if let Some((value, touch)) = self.inner.cache.get(key, store.last_txn_id(), coarse) {
             if touch {
-                store.touch(key, now);
+                store.touch(key, self.now());
             }
             return Ok(Some(value));
         }
+        let now = self.now();
         let (value, snapshot) = store.read_at(|txn, id| {
             let value = match store.get(txn, key, self.limit())? {
                 None => None,
@@ -316,7 +318,9 @@ where
             Ok((value, id))
         })?;
         if let Some(value) = &value {
-            self.inner.cache.put_read(key, value.clone(), snapshot, now);
+            self.inner
+                .cache
+                .put_read(key, value.clone(), snapshot, coarse);
             store.touch(key, now);
         }
         Ok(value)
