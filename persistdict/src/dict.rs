@@ -652,27 +652,32 @@ where
         let store = &self.inner.store;
         let mut report = background::check(store, self.limit(), self.now(), None)?;
         self.inner.cache.committed_unknown(store.last_txn_id());
-        let mut walk = Walk::new(self.clone(), true);
-        while let Some(item) = walk.next_raw() {
-            if let Ok((key, value)) = item
-                && self.decode_value(&key, &value).is_err()
-            {
-                report.undecodable.push(KeyBytes(key));
-            }
-        }
+        let undecodable = Walk::new(self.clone(), true, |dict, key, value| {
+            Ok(dict
+                .decode_value(key, value)
+                .err()
+                .map(|_| KeyBytes(key.to_vec())))
+        });
+        report
+            .undecodable
+            .extend(undecodable.filter_map(|item| item.ok().flatten()));
         Ok(report)
     }
 
     /// The keys, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn keys(&self) -> Keys<K, V, C, KC> {
-        Keys(Walk::new(self.clone(), false))
+        Keys(Walk::new(self.clone(), false, |dict, key, _| {
+            dict.decode_key(key)
+        }))
     }
 
     /// The values, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn values(&self) -> Values<K, V, C, KC> {
-        Values(Walk::new(self.clone(), true))
+        Values(Walk::new(self.clone(), true, |dict, key, value| {
+            dict.decode_value(key, value)
+        }))
     }
 
     /// The entries, in insertion order.
@@ -683,7 +688,9 @@ where
     /// entry that can't be decoded yields an `Err` and the walk goes on with the next.
     #[must_use]
     pub fn iter(&self) -> Iter<K, V, C, KC> {
-        Iter(Walk::new(self.clone(), true))
+        Iter(Walk::new(self.clone(), true, |dict, key, value| {
+            Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
+        }))
     }
 }
 
@@ -889,27 +896,34 @@ where
     }
 }
 
-/// A chunked walk over the insertion order: `(key, fetched bytes)` per live entry.
-struct Walk<K, V, C, KC> {
+/// How a walk turns an entry's encoded key and stored value bytes into its item.
+type Decode<K, V, C, KC, T> = fn(&PersistDict<K, V, C, KC>, &[u8], &[u8]) -> Result<T>;
+
+/// A chunked walk over the insertion order, one item per live entry. Items are decoded while
+/// the chunk's read transaction is open, straight from LMDB's pages.
+struct Walk<K, V, C, KC, T> {
     dict: PersistDict<K, V, C, KC>,
-    /// Whether to read the values (a walk over the keys needs only the insertion order).
+    /// Whether to read the values (a walk over the keys needs only the insertion order); if
+    /// not, `decode` is given empty value bytes.
     values: bool,
+    decode: Decode<K, V, C, KC, T>,
     after: Option<u64>,
-    buffer: VecDeque<Result<(Vec<u8>, Vec<u8>)>>,
+    buffer: VecDeque<Result<T>>,
     done: bool,
 }
 
-impl<K, V, C, KC> Walk<K, V, C, KC>
+impl<K, V, C, KC, T> Walk<K, V, C, KC, T>
 where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
 {
-    fn new(dict: PersistDict<K, V, C, KC>, values: bool) -> Self {
+    fn new(dict: PersistDict<K, V, C, KC>, values: bool, decode: Decode<K, V, C, KC, T>) -> Self {
         Walk {
             dict,
             values,
+            decode,
             after: None,
             buffer: VecDeque::new(),
             done: false,
@@ -919,26 +933,43 @@ where
     fn refill(&mut self) {
         let store = &self.dict.inner.store;
         let result = store.read(|txn| {
-            let chunk = store.order_chunk(txn, self.after, ITER_CHUNK)?;
-            if chunk.len() < ITER_CHUNK {
+            // The chunk's keys, end to end in one buffer.
+            let mut bytes = Vec::new();
+            let mut ends = Vec::with_capacity(ITER_CHUNK);
+            let mut last = None;
+            let n = store.order_chunk(txn, self.after, ITER_CHUNK, |seq, key| {
+                bytes.extend_from_slice(key);
+                ends.push(bytes.len());
+                last = Some(seq);
+            })?;
+            if n < ITER_CHUNK {
                 self.done = true;
             }
-            self.after = chunk.last().map(|(seq, _)| *seq).or(self.after);
-            let keys: Vec<Vec<u8>> = chunk.into_iter().map(|(_, key)| key).collect();
-            let values = if self.values {
-                store.values_of(txn, &keys, self.dict.limit())
-            } else {
-                keys.iter().map(|_| Ok(Some(Vec::new()))).collect()
+            self.after = last.or(self.after);
+            let keys: Vec<&[u8]> = ends
+                .iter()
+                .scan(0, |start, &end| {
+                    Some(&bytes[std::mem::replace(start, end)..end])
+                })
+                .collect();
+            let (dict, decode) = (&self.dict, self.decode);
+            let item = |key: &[u8], found: Result<Option<&[u8]>>| match found {
+                Ok(Some(value)) => decode(dict, key, value),
+                Ok(None) => Err(crate::env::corrupt(
+                    key,
+                    "listed in the insertion order but has no record",
+                )),
+                Err(e) => Err(e),
             };
-            for (key, value) in keys.into_iter().zip(values) {
-                match value {
-                    Ok(Some(bytes)) => self.buffer.push_back(Ok((key, bytes))),
-                    Ok(None) => self.buffer.push_back(Err(crate::env::corrupt(
-                        &key,
-                        "listed in the insertion order but has no record",
-                    ))),
-                    Err(e) => self.buffer.push_back(Err(e)),
-                }
+            if self.values {
+                let mut items: Vec<Option<Result<T>>> = keys.iter().map(|_| None).collect();
+                store.values_of(txn, &keys, dict.limit(), |i, found| {
+                    items[i] = Some(item(keys[i], found));
+                });
+                self.buffer.extend(items.into_iter().flatten());
+            } else {
+                let items = keys.iter().map(|key| item(key, Ok(Some(&[]))));
+                self.buffer.extend(items);
             }
             Ok(())
         });
@@ -947,8 +978,18 @@ where
             self.buffer.push_back(Err(e));
         }
     }
+}
 
-    fn next_raw(&mut self) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+impl<K, V, C, KC, T> Iterator for Walk<K, V, C, KC, T>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
+    C: Codec,
+    KC: Codec,
+{
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
         if self.buffer.is_empty() && !self.done {
             self.refill();
         }
@@ -956,57 +997,37 @@ where
     }
 }
 
-/// Iterator over a dict's entries; see [`PersistDict::iter`].
-pub struct Iter<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC>);
-/// Iterator over a dict's keys; see [`PersistDict::keys`].
-pub struct Keys<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC>);
-/// Iterator over a dict's values; see [`PersistDict::values`].
-pub struct Values<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC>);
+/// A public iterator over a [`Walk`] yielding `$item`s.
+macro_rules! walk_iterator {
+    ($(#[$doc:meta])* $name:ident => $item:ty) => {
+        $(#[$doc])*
+        pub struct $name<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC, $item>);
 
-impl<K, V, C, KC> Iterator for Iter<K, V, C, KC>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-{
-    type Item = Result<(K, V)>;
+        impl<K, V, C, KC> Iterator for $name<K, V, C, KC>
+        where
+            K: Serialize + DeserializeOwned,
+            V: Serialize + DeserializeOwned + Clone,
+            C: Codec,
+            KC: Codec,
+        {
+            type Item = Result<$item>;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next_raw()?;
-        let dict = &self.0.dict;
-        Some(item.and_then(|(key, value)| {
-            Ok((dict.decode_key(&key)?, dict.decode_value(&key, &value)?))
-        }))
-    }
+            fn next(&mut self) -> Option<Self::Item> {
+                self.0.next()
+            }
+        }
+    };
 }
 
-impl<K, V, C, KC> Iterator for Keys<K, V, C, KC>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-{
-    type Item = Result<K>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next_raw()?;
-        Some(item.and_then(|(key, _)| self.0.dict.decode_key(&key)))
-    }
-}
-
-impl<K, V, C, KC> Iterator for Values<K, V, C, KC>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-{
-    type Item = Result<V>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.0.next_raw()?;
-        Some(item.and_then(|(key, value)| self.0.dict.decode_value(&key, &value)))
-    }
-}
+walk_iterator!(
+    /// Iterator over a dict's entries; see [`PersistDict::iter`].
+    Iter => (K, V)
+);
+walk_iterator!(
+    /// Iterator over a dict's keys; see [`PersistDict::keys`].
+    Keys => K
+);
+walk_iterator!(
+    /// Iterator over a dict's values; see [`PersistDict::values`].
+    Values => V
+);

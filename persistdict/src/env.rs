@@ -531,42 +531,43 @@ impl Store {
         }
     }
 
-    /// The stored value of each of `keys`, in order: what [`get`](Self::get) gives for each.
+    /// Hands `each(i, value)` the stored value of each `keys[i]`: what [`get`](Self::get)
+    /// gives for it. Not in the order of `keys`.
     ///
     /// Keys stored raw are found in one forward scan of `entries` from the smallest to the
     /// largest of them, which reads neighbouring pages instead of descending the B-tree once
     /// per key: the common case of keys inserted in key order (ids, timestamps) reads like a
     /// plain scan. A scan that meets more than twice as many other entries as it looks for
     /// stops, and what it did not find is looked up key by key (as are hashed keys).
-    pub(crate) fn values_of(
+    pub(crate) fn values_of<'t>(
         &self,
-        txn: &ReadTxn<'_>,
-        keys: &[Vec<u8>],
+        txn: &'t ReadTxn<'_>,
+        keys: &[&[u8]],
         limit: usize,
-    ) -> Vec<Result<Option<Vec<u8>>>> {
-        let mut found: Vec<Option<Result<Option<Vec<u8>>>>> = keys.iter().map(|_| None).collect();
+        mut each: impl FnMut(usize, Result<Option<&'t [u8]>>),
+    ) {
+        let mut found = vec![false; keys.len()];
         let mut raw: Vec<usize> = (0..keys.len())
-            .filter(|&i| matches!(Slot::of(&keys[i], limit), Slot::Raw(_)))
+            .filter(|&i| matches!(Slot::of(keys[i], limit), Slot::Raw(_)))
             .collect();
         // LMDB's default order is the bytes' lexicographic order, as `[u8]`'s.
-        raw.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        raw.sort_by(|&a, &b| keys[a].cmp(keys[b]));
         if let (Some(&first), Some(&last)) = (raw.first(), raw.last()) {
-            let range = (
-                Bound::Included(&keys[first][..]),
-                Bound::Included(&keys[last][..]),
-            );
+            let range = (Bound::Included(keys[first]), Bound::Included(keys[last]));
             let budget = 2 * raw.len();
             let mut others = 0;
             let mut wanted = raw.iter().copied().peekable();
             if let Ok(scan) = self.entries.range(txn, &range) {
                 for item in scan {
                     let Ok((key, bytes)) = item else { break };
-                    while wanted.next_if(|&i| keys[i][..] < *key).is_some() {}
-                    match wanted.next_if(|&i| keys[i][..] == *key) {
+                    while wanted.next_if(|&i| keys[i] < key).is_some() {}
+                    match wanted.next_if(|&i| keys[i] == key) {
                         Some(i) => {
-                            found[i] = Some(
+                            found[i] = true;
+                            each(
+                                i,
                                 record::decode(bytes)
-                                    .map(|r| Some(r.value.to_vec()))
+                                    .map(|r| Some(r.value))
                                     .map_err(|reason| corrupt(key, reason)),
                             );
                         }
@@ -578,12 +579,11 @@ impl Store {
                 }
             }
         }
-        keys.iter()
-            .zip(found)
-            .map(|(key, found)| {
-                found.unwrap_or_else(|| Ok(self.get(txn, key, limit)?.map(|r| r.value.to_vec())))
-            })
-            .collect()
+        for (i, key) in keys.iter().enumerate() {
+            if !found[i] {
+                each(i, self.get(txn, key, limit).map(|r| r.map(|r| r.value)));
+            }
+        }
     }
 
     /// Number of records in quarantine.
@@ -596,27 +596,29 @@ impl Store {
         Ok(self.order.len(txn)?)
     }
 
-    /// Up to `n` entries in insertion order after sequence number `after`, as
-    /// `(seq, encoded key)`.
+    /// Hands `each(seq, encoded key)` the next up to `n` entries in insertion order after
+    /// sequence number `after`; returns how many.
     pub(crate) fn order_chunk(
         &self,
         txn: &ReadTxn<'_>,
         after: Option<u64>,
         n: usize,
-    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        mut each: impl FnMut(u64, &[u8]),
+    ) -> Result<usize> {
         let start = after.map(u64::to_be_bytes);
         let lower = match &start {
             Some(s) => Bound::Excluded(&s[..]),
             None => Bound::Unbounded,
         };
-        let mut out = Vec::with_capacity(n.min(1024));
+        let mut count = 0;
         for item in self.order.range(txn, &(lower, Bound::Unbounded))?.take(n) {
             let (seq, key) = item?;
             let seq =
                 <[u8; 8]>::try_from(seq).map_err(|_| corrupt(seq, "order key is not 8 bytes"))?;
-            out.push((u64::from_be_bytes(seq), key.to_vec()));
+            each(u64::from_be_bytes(seq), key);
+            count += 1;
         }
-        Ok(out)
+        Ok(count)
     }
 }
 
@@ -893,7 +895,10 @@ impl WriteTxn<'_> {
         n: usize,
         limit: usize,
     ) -> Result<Vec<OrderedHeader>> {
-        let chunk = self.store.order_chunk(&self.txn, after, n)?;
+        let mut chunk = Vec::new();
+        self.store.order_chunk(&self.txn, after, n, |seq, key| {
+            chunk.push((seq, key.to_vec()));
+        })?;
         Ok(chunk
             .into_iter()
             .map(|(seq, key)| {
