@@ -143,10 +143,10 @@ impl<V: Clone> Cache<V> {
     }
 
     /// Accounts for our own commit `txn_id` and what it did to keys.
-    pub(crate) fn committed(
+    pub(crate) fn committed<B: AsRef<[u8]>>(
         &self,
         txn_id: u64,
-        changes: impl IntoIterator<Item = (Vec<u8>, Change<V>)>,
+        changes: impl IntoIterator<Item = (B, Change<V>)>,
     ) {
         let Some(mut state) = self.lock() else { return };
         if txn_id > state.known
@@ -156,10 +156,10 @@ impl<V: Clone> Cache<V> {
                 match change {
                     Change::Put(value) => {
                         // A write stores its own access time; the next hit reports again.
-                        state.lru.put(KeyBuf::from_slice(&key), (value, 0));
+                        state.lru.put(KeyBuf::from_slice(key.as_ref()), (value, 0));
                     }
                     Change::Forget => {
-                        state.lru.pop(&key[..]);
+                        state.lru.pop(key.as_ref());
                     }
                 }
             }
@@ -172,7 +172,7 @@ impl<V: Clone> Cache<V> {
             // A later commit was accounted for already (and emptied the cache, since this one
             // was not applied); values cached since are from snapshots newer than ours.
             for (key, _) in changes {
-                state.lru.pop(&key[..]);
+                state.lru.pop(key.as_ref());
             }
         }
     }

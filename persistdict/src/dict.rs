@@ -39,6 +39,24 @@ thread_local! {
 /// The largest buffer kept for the next read's key (bytes).
 const KEY_SCRATCH_KEPT: usize = 1024;
 
+/// Encoded keys and values, end to end in one buffer (one allocation for a whole `extend`).
+struct EncodedPairs {
+    bytes: Vec<u8>,
+    /// Where each pair's key and value end in `bytes`; a key starts where the previous pair
+    /// ends.
+    ends: Vec<(usize, usize)>,
+}
+
+impl EncodedPairs {
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.ends.iter().scan(0, |start, &(key_end, end)| {
+            let key = &self.bytes[*start..key_end];
+            *start = end;
+            Some((key, &self.bytes[key_end..end]))
+        })
+    }
+}
+
 /// A typed dictionary stored on disk in LMDB, shared by threads and processes.
 ///
 /// Handles are cheap to clone (an `Arc`) and `Send + Sync`. Every handle on one directory in
@@ -270,7 +288,11 @@ where
     }
 
     /// Accounts in the cache for a commit that changed `keys` (values not at hand).
-    fn forget<T>(&self, (value, id): (T, u64), keys: impl IntoIterator<Item = Vec<u8>>) -> T {
+    fn forget<T, B: AsRef<[u8]>>(
+        &self,
+        (value, id): (T, u64),
+        keys: impl IntoIterator<Item = B>,
+    ) -> T {
         self.inner
             .cache
             .committed(id, keys.into_iter().map(|k| (k, Change::Forget)));
@@ -472,23 +494,31 @@ where
         let encoded = self.encode_pairs(items)?;
         let now = self.now();
         let done = self.write(|w| {
-            for (key, value) in &encoded {
+            for (key, value) in encoded.iter() {
                 w.put(key, value, self.limit(), now)?;
             }
             Ok(())
         })?;
-        self.forget(done, encoded.into_iter().map(|(k, _)| k));
+        self.forget(done, encoded.iter().map(|(k, _)| k));
         Ok(())
     }
 
-    fn encode_pairs<I>(&self, items: I) -> Result<Vec<(Vec<u8>, Vec<u8>)>>
+    fn encode_pairs<I>(&self, items: I) -> Result<EncodedPairs>
     where
         I: IntoIterator<Item = (K, V)>,
     {
-        items
-            .into_iter()
-            .map(|(k, v)| Ok((self.encode_key(&k)?, self.encode_value(&v)?)))
-            .collect()
+        let items = items.into_iter();
+        let mut encoded = EncodedPairs {
+            bytes: Vec::new(),
+            ends: Vec::with_capacity(items.size_hint().0),
+        };
+        for (k, v) in items {
+            encode_as_into(&self.inner.key_codec, "key", &k, &mut encoded.bytes)?;
+            let key_end = encoded.bytes.len();
+            encode_as_into(&self.inner.value_codec, "value", &v, &mut encoded.bytes)?;
+            encoded.ends.push((key_end, encoded.bytes.len()));
+        }
+        Ok(encoded)
     }
 
     /// Fills the dict with `items` the first time it is called on this dict (the Python
@@ -504,12 +534,12 @@ where
             if w.info_get(INFO_INITIALIZED)?.is_some() && w.len()? > 0 {
                 return Err(Error::AlreadyInitialized);
             }
-            for (key, value) in &encoded {
+            for (key, value) in encoded.iter() {
                 w.put(key, value, self.limit(), now)?;
             }
             w.info_put(INFO_INITIALIZED, &[1])
         })?;
-        self.forget(done, encoded.into_iter().map(|(k, _)| k));
+        self.forget(done, encoded.iter().map(|(k, _)| k));
         Ok(())
     }
 

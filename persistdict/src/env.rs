@@ -364,6 +364,7 @@ impl Store {
                 map_full: false,
                 wrote: false,
                 next_seq: None,
+                record: Vec::new(),
             };
             match f(&mut w) {
                 Ok(value) if !w.wrote => {
@@ -678,6 +679,8 @@ pub(crate) struct WriteTxn<'s> {
     wrote: bool,
     /// See [`next_seq`](Self::next_seq).
     next_seq: Option<u64>,
+    /// The buffer records are built in, kept for the transaction's next put.
+    record: Vec<u8>,
 }
 
 impl WriteTxn<'_> {
@@ -747,17 +750,18 @@ impl WriteTxn<'_> {
             created: now,
             accessed: now,
         };
-        let mut rec = Vec::with_capacity(record::HEADER_LEN + value.len());
+        let mut rec = std::mem::take(&mut self.record);
+        rec.clear();
         record::encode_into(&mut rec, &header, b"", value);
         let r = store
             .entries
             .get_or_put(&mut self.txn, k, &rec)
             .map(|old| old.map(record::decode));
-        match self.check(r)? {
+        let new = match self.check(r)? {
             None => {
                 let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), k);
                 self.check(r)?;
-                Ok(true)
+                true
             }
             Some(old) => {
                 let old = old.map_err(|reason| corrupt(k, reason))?.header;
@@ -767,9 +771,11 @@ impl WriteTxn<'_> {
                 record::encode_into(&mut rec, &header, b"", value);
                 let r = store.entries.put(&mut self.txn, k, &rec);
                 self.check(r)?;
-                Ok(false)
+                false
             }
-        }
+        };
+        self.record = rec;
+        Ok(new)
     }
 
     /// The bucket under `slot` minus the record of `key`, re-framed.
