@@ -239,3 +239,27 @@ proptest::proptest! {
         proptest::prop_assert!(d.iter().all(|r| r.is_ok()));
     }
 }
+
+#[test]
+fn an_insertion_order_at_its_last_number_is_an_error_until_the_check_repairs_it() {
+    let dir = common::tempdir();
+    let d = open(dir.path(), Background::Disabled);
+    d.insert("a".into(), 1).unwrap();
+    drop(d);
+    edit_raw(dir.path(), "order", |db, wtxn| {
+        db.put(wtxn, &u64::MAX.to_be_bytes(), &storage_key("ghost"))
+            .unwrap();
+    });
+    let d = open(dir.path(), Background::Disabled);
+    for key in ["a", "b"] {
+        let err = d.insert(key.into(), 2).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{key}: {err:?}");
+    }
+    assert_eq!(d.get("a").unwrap(), Some(1), "nothing lost");
+    let report = d.check_integrity().unwrap();
+    assert!(report.repaired > 0, "{report:?}");
+    d.insert("b".into(), 2).unwrap();
+    d.insert("a".into(), 3).unwrap();
+    let items: Vec<_> = d.iter().map(Result::unwrap).collect();
+    assert_eq!(items, [("a".to_string(), 3), ("b".to_string(), 2)]);
+}

@@ -710,8 +710,7 @@ impl WriteTxn<'_> {
             Header { accessed: now, ..h }
         } else {
             let seq = self.next_seq()?;
-            let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), key);
-            self.check(r)?;
+            self.list(seq, key)?;
             Header {
                 seq,
                 created: now,
@@ -759,8 +758,7 @@ impl WriteTxn<'_> {
             .map(|old| old.map(record::decode));
         let new = match self.check(r)? {
             None => {
-                let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), k);
-                self.check(r)?;
+                self.list(seq, k)?;
                 true
             }
             Some(old) => {
@@ -792,6 +790,18 @@ impl WriteTxn<'_> {
         Ok(out)
     }
 
+    /// Lists `key` in the insertion order under `seq`, taken from [`next_seq`](Self::next_seq):
+    /// above every number in use, so LMDB can append it to the last page without a search.
+    fn list(&mut self, seq: u64, key: &[u8]) -> Result<()> {
+        let r = self.store.order.put_with_flags(
+            &mut self.txn,
+            heed::PutFlags::APPEND,
+            &seq.to_be_bytes(),
+            key,
+        );
+        self.check(r)
+    }
+
     /// A sequence number above every one in use. The first call of a transaction reads the
     /// largest from the `order` database; later ones count on from there, which spares a
     /// B-tree descent per new key in `extend` (numbers stay increasing, gaps are harmless).
@@ -800,14 +810,14 @@ impl WriteTxn<'_> {
             Some(seq) => seq,
             None => match self.store.order.last(&self.txn)? {
                 None => 0,
-                Some((seq, _)) => {
-                    let seq = <[u8; 8]>::try_from(seq)
-                        .map_err(|_| corrupt(seq, "order key is not 8 bytes"))?;
-                    u64::from_be_bytes(seq) + 1
-                }
+                Some((last, _)) => <[u8; 8]>::try_from(last)
+                    .ok()
+                    .and_then(|seq| u64::from_be_bytes(seq).checked_add(1))
+                    .ok_or_else(|| corrupt(last, "last order key is not a usable number"))?,
             },
         };
-        self.next_seq = Some(seq + 1);
+        // Only a damaged file gets near the end of the numbers (one per insert).
+        self.next_seq = Some(seq.saturating_add(1));
         Ok(seq)
     }
 
@@ -999,8 +1009,7 @@ impl WriteTxn<'_> {
                 let listed = store.order.get(&self.txn, &header.seq.to_be_bytes())?;
                 if listed != Some(&key[..]) {
                     let seq = self.next_seq()?;
-                    let r = store.order.put(&mut self.txn, &seq.to_be_bytes(), &key);
-                    self.check(r)?;
+                    self.list(seq, &key)?;
                     self.rewrite(&key, limit, |rec| record::set_seq(rec, seq))?;
                     report.repaired += 1;
                 }
