@@ -368,6 +368,7 @@ pub struct MemoKey {
 }
 
 impl MemoKey {
+    #[inline]
     fn bytes(&self) -> &[u8] {
         &self.buf[self.start..]
     }
@@ -382,16 +383,19 @@ struct KeyFlavor(SmallVec<[u8; 64]>);
 impl postcard::ser_flavors::Flavor for KeyFlavor {
     type Output = SmallVec<[u8; 64]>;
 
+    #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
         self.0.push(byte);
         Ok(())
     }
 
+    #[inline]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
         self.0.extend_from_slice(bytes);
         Ok(())
     }
 
+    #[inline]
     fn finalize(self) -> postcard::Result<Self::Output> {
         Ok(self.0)
     }
@@ -401,6 +405,8 @@ impl postcard::ser_flavors::Flavor for KeyFlavor {
 /// `Vec<u8>`: a varint of the length, then the bytes. Built by hand because serde hands a
 /// `Vec<u8>` to the codec one byte at a time, which made encoding the key the larger part of
 /// a memoized hit.
+// Inlined into the caller's crate: the buffers are moved, not copied, on every call.
+#[inline]
 fn storage_key(mut buf: SmallVec<[u8; 64]>) -> MemoKey {
     let mut prefix = [0; 10];
     let mut n = 0;
