@@ -24,9 +24,10 @@ use std::time::Duration;
 use heed::types::{Bytes, Str};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, MdbError, WithoutTls};
 
+use crate::atime::Pending;
 use crate::cache::QuietCommits;
 use crate::error::{Error, KeyBytes, Result};
-use crate::key::{KeyBuf, Slot, digest_bytes};
+use crate::key::{Slot, digest_bytes};
 use crate::record::{self, Header, Record};
 
 /// The on-disk format this crate writes and reads (`docs/format.md`).
@@ -99,8 +100,8 @@ pub(crate) struct Store {
     durability: Durability,
     /// The dict's key size limit, known once the first handle checked the settings.
     key_size_limit: OnceLock<usize>,
-    /// Access times recorded by reads and not yet stored: encoded key -> ms.
-    atimes: Mutex<hashbrown::HashMap<KeyBuf, u64>>,
+    /// Access times recorded by reads and not yet stored.
+    atimes: Mutex<Pending>,
     /// Our commits that stored only access times, which caches need not account for.
     pub(crate) quiet: Arc<QuietCommits>,
     /// Set when the last handle is gone: the worker stops between chunks.
@@ -429,22 +430,16 @@ impl Store {
 
     /// Records an access to `key` at `now`; stored by the next [`flush_atimes`](Self::flush_atimes).
     pub(crate) fn touch(&self, key: &[u8], now: u64) {
-        let mut atimes = self.atimes.lock().unwrap_or_else(PoisonError::into_inner);
-        match atimes.get_mut(key) {
-            Some(t) => *t = (*t).max(now),
-            None => {
-                atimes.insert(KeyBuf::from_slice(key), now);
-            }
-        }
+        self.pending().touch(key, now);
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.atimes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The access time of `key` recorded in memory and not yet stored.
     pub(crate) fn pending_atime(&self, key: &[u8]) -> Option<u64> {
-        self.atimes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .copied()
+        self.pending().get(key)
     }
 
     /// Stores the access times recorded in memory, in one write transaction; returns how many.
@@ -452,8 +447,7 @@ impl Store {
         let Some(limit) = self.key_size_limit() else {
             return Ok(0);
         };
-        let pending =
-            std::mem::take(&mut *self.atimes.lock().unwrap_or_else(PoisonError::into_inner));
+        let pending = self.pending().take();
         if pending.is_empty() {
             return Ok(0);
         }
@@ -468,11 +462,7 @@ impl Store {
             Ok((_, id)) => self.quiet.record(id),
             Err(_) => {
                 // Keep them for the next attempt.
-                let mut atimes = self.atimes.lock().unwrap_or_else(PoisonError::into_inner);
-                for (key, t) in pending {
-                    let slot = atimes.entry(key).or_insert(t);
-                    *slot = (*slot).max(t);
-                }
+                self.pending().restore(pending);
             }
         }
         result.map(|(stored, _)| stored)
