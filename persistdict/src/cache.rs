@@ -64,20 +64,48 @@ impl QuietCommits {
 pub(crate) struct Cache<V> {
     state: Option<Mutex<State<V>>>,
     quiet: Arc<QuietCommits>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Lookups while caching is off (counted in the state otherwise, under its lock).
+    uncached: AtomicU64,
 }
 
 struct State<V> {
     /// Values, with the time (ms) this cache last reported an access to the key.
     lru: LruCache<KeyBuf, (V, u64)>,
     known: u64,
+    hits: u64,
+    misses: u64,
 }
 
 /// A hit reports an access to the store at most this often per key (ms): recording an access
-/// costs a lookup in the store's map of pending access times, as much as the hit itself.
+/// takes the store's lock and, in batches, a lookup in its map of pending access times.
 /// Access times of cached keys are therefore exact to within a second.
 pub(crate) const TOUCH_INTERVAL_MS: u64 = 1_000;
+
+impl<V: Clone> State<V> {
+    /// See [`Cache::get`].
+    fn lookup(
+        &mut self,
+        key: &[u8],
+        last_txn_id: u64,
+        now: u64,
+        quiet: &QuietCommits,
+    ) -> Option<(V, bool)> {
+        if self.known != last_txn_id {
+            let quiet = quiet.cover(self.known, last_txn_id);
+            self.known = last_txn_id;
+            if !quiet {
+                self.lru.clear();
+                return None;
+            }
+        }
+        let (value, touched) = self.lru.get_mut(key)?;
+        let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < *touched;
+        if touch {
+            *touched = now;
+        }
+        Some((value.clone(), touch))
+    }
+}
 
 impl<V: Clone> Cache<V> {
     /// A cache of at most `capacity` entries (0 turns caching off), in front of the store whose
@@ -87,13 +115,14 @@ impl<V: Clone> Cache<V> {
             Mutex::new(State {
                 lru: LruCache::new(cap),
                 known: 0,
+                hits: 0,
+                misses: 0,
             })
         });
         Cache {
             state,
             quiet,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            uncached: AtomicU64::new(0),
         }
     }
 
@@ -104,31 +133,24 @@ impl<V: Clone> Cache<V> {
     }
 
     /// The cached value of `key`, if it is still the stored one, and whether the access at
-    /// `now` should be reported to the store (see [`TOUCH_INTERVAL_MS`]). `last_txn_id` is
-    /// the id of the last commit by anyone, read just before.
-    pub(crate) fn get(&self, key: &[u8], last_txn_id: u64, now: u64) -> Option<(V, bool)> {
-        let found = self.lock().and_then(|mut state| {
-            if state.known != last_txn_id {
-                let quiet = self.quiet.cover(state.known, last_txn_id);
-                state.known = last_txn_id;
-                if !quiet {
-                    state.lru.clear();
-                    return None;
-                }
-            }
-            let (value, touched) = state.lru.get_mut(key)?;
-            let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < *touched;
-            if touch {
-                *touched = now;
-            }
-            Some((value.clone(), touch))
-        });
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
+    /// `now` should be reported to the store (see [`TOUCH_INTERVAL_MS`]). `last_txn_id` gives
+    /// the id of the last commit by anyone (read only if caching is on).
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        last_txn_id: impl FnOnce() -> u64,
+        now: u64,
+    ) -> Option<(V, bool)> {
+        let Some(mut state) = self.lock() else {
+            self.uncached.fetch_add(1, Ordering::Relaxed);
+            return None;
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let found = state.lookup(key, last_txn_id(), now, &self.quiet);
+        if found.is_some() {
+            state.hits += 1;
+        } else {
+            state.misses += 1;
+        }
         found
     }
 
@@ -186,11 +208,11 @@ impl<V: Clone> Cache<V> {
     }
 
     pub(crate) fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.lock().map_or(0, |s| s.hits)
     }
 
     pub(crate) fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.uncached.load(Ordering::Relaxed) + self.lock().map_or(0, |s| s.misses)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -203,19 +225,19 @@ mod tests {
     use super::*;
 
     fn get(cache: &Cache<i32>, key: &[u8], last_txn_id: u64) -> Option<i32> {
-        cache.get(key, last_txn_id, 0).map(|(value, _)| value)
+        cache.get(key, || last_txn_id, 0).map(|(value, _)| value)
     }
 
     #[test]
     fn a_hit_asks_to_record_the_access_once_per_interval() {
         let cache = Cache::new(4, Arc::default());
-        cache.get(b"k", 5, 0);
+        cache.get(b"k", || 5, 0);
         cache.put_read(b"k", 1, 5, 10_000);
-        assert_eq!(cache.get(b"k", 5, 10_500), Some((1, false)));
-        assert_eq!(cache.get(b"k", 5, 11_000), Some((1, true)));
-        assert_eq!(cache.get(b"k", 5, 11_999), Some((1, false)));
+        assert_eq!(cache.get(b"k", || 5, 10_500), Some((1, false)));
+        assert_eq!(cache.get(b"k", || 5, 11_000), Some((1, true)));
+        assert_eq!(cache.get(b"k", || 5, 11_999), Some((1, false)));
         assert_eq!(
-            cache.get(b"k", 5, 9_000),
+            cache.get(b"k", || 5, 9_000),
             Some((1, true)),
             "the clock went back"
         );

@@ -325,7 +325,7 @@ where
         let store = &self.inner.store;
         // The cache's own stamps, which only throttle access reports, use the coarse clock.
         let coarse = self.inner.clock.coarse_ms();
-        if let Some((value, touch)) = self.inner.cache.get(key, store.last_txn_id(), coarse) {
+        if let Some((value, touch)) = self.inner.cache.get(key, || store.last_txn_id(), coarse) {
             if touch {
                 store.touch(key, self.now());
             }
