@@ -130,18 +130,38 @@ impl Cycle<'_> {
     }
 }
 
-fn reads(c: &mut Criterion) {
-    let keys = shuffled();
-    let tmp = tempfile::tempdir().unwrap();
-    let r = raw(&tmp.path().join("raw"), Durability::Eventual);
-    r.fill(N);
-    let cold = dict(&tmp.path().join("dict"), Durability::Eventual, 0);
+/// The sides the reads compare, each holding the same `N` entries: raw heed, a dict without
+/// a cache, and a dict whose cache holds every entry.
+struct ReadSides {
+    raw: Raw,
+    cold: Dict,
+    warm: Dict,
+    _dir: tempfile::TempDir,
+}
+
+fn read_sides(keys: &[String]) -> ReadSides {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw(&dir.path().join("raw"), Durability::Eventual);
+    raw.fill(N);
+    let cold = dict(&dir.path().join("dict"), Durability::Eventual, 0);
     fill(&cold, N);
-    let warm = dict(&tmp.path().join("warm"), Durability::Eventual, N as usize);
+    let warm = dict(&dir.path().join("warm"), Durability::Eventual, N as usize);
     fill(&warm, N);
-    for k in &keys {
+    for k in keys {
         warm.get(k).unwrap();
     }
+    ReadSides {
+        raw,
+        cold,
+        warm,
+        _dir: dir,
+    }
+}
+
+fn reads(c: &mut Criterion) {
+    let keys = shuffled();
+    let sides = read_sides(&keys);
+    let (r, cold, warm) = (&sides.raw, &sides.cold, &sides.warm);
 
     let mut g = c.benchmark_group("get");
     let mut at = Cycle { keys: &keys, at: 0 };
@@ -184,7 +204,7 @@ fn reads(c: &mut Criterion) {
     g.bench_function("dict", |b| {
         b.iter(|| {
             let mut n = 0;
-            for item in &cold {
+            for item in cold {
                 black_box(item.unwrap());
                 n += 1;
             }
@@ -399,13 +419,8 @@ fn memoization(c: &mut Criterion) {
 fn interleaved_gets() {
     const ROUNDS: usize = 15;
     let keys = shuffled();
-    let tmp = tempfile::tempdir().unwrap();
-    let r = raw(&tmp.path().join("raw"), Durability::Eventual);
-    r.fill(N);
-    let cold = dict(&tmp.path().join("dict"), Durability::Eventual, 0);
-    fill(&cold, N);
-    let warm = dict(&tmp.path().join("warm"), Durability::Eventual, N as usize);
-    fill(&warm, N);
+    let sides = read_sides(&keys);
+    let (r, cold, warm) = (&sides.raw, &sides.cold, &sides.warm);
     let round = |get: &dyn Fn(&str)| {
         let start = Instant::now();
         for k in &keys {
