@@ -358,11 +358,14 @@ where
     }
 }
 
+/// A key's bytes: inline up to 64, enough for the namespace and a few short arguments.
+type KeyBytes = SmallVec<[u8; 64]>;
+
 /// The storage key of a call, built on the stack for keys of up to 64 bytes: a hit then
 /// allocates nothing for it.
 #[doc(hidden)]
 pub struct MemoKey {
-    buf: SmallVec<[u8; 64]>,
+    buf: KeyBytes,
     /// Where the key starts in `buf`: its length prefix is written into room left in front.
     start: usize,
 }
@@ -378,10 +381,10 @@ impl MemoKey {
 const PREFIX_ROOM: usize = 3;
 
 /// A postcard output that appends to a [`MemoKey`]'s buffer.
-struct KeyFlavor(SmallVec<[u8; 64]>);
+struct KeyFlavor(KeyBytes);
 
 impl postcard::ser_flavors::Flavor for KeyFlavor {
-    type Output = SmallVec<[u8; 64]>;
+    type Output = KeyBytes;
 
     #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
@@ -407,7 +410,7 @@ impl postcard::ser_flavors::Flavor for KeyFlavor {
 /// a memoized hit.
 // Inlined into the caller's crate: the buffers are moved, not copied, on every call.
 #[inline]
-fn storage_key(mut buf: SmallVec<[u8; 64]>) -> MemoKey {
+fn storage_key(mut buf: KeyBytes) -> MemoKey {
     let mut prefix = [0; 10];
     let mut n = 0;
     let mut len = buf.len() - PREFIX_ROOM;
