@@ -2,9 +2,9 @@
 
 use std::borrow::Borrow;
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
@@ -682,12 +682,7 @@ where
         let store = &self.inner.store;
         let mut report = background::check(store, self.limit(), self.now(), None)?;
         self.inner.cache.committed_unknown(store.last_txn_id());
-        let undecodable = Walk::new(self.clone(), true, |dict, key, value| {
-            Ok(dict
-                .decode_value(key, value)
-                .err()
-                .map(|_| KeyBytes(key.to_vec())))
-        });
+        let undecodable = Walk::<_, _, _, _, Undecodable>::new(self.clone());
         report
             .undecodable
             .extend(undecodable.filter_map(|item| item.ok().flatten()));
@@ -697,17 +692,13 @@ where
     /// The keys, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn keys(&self) -> Keys<K, V, C, KC> {
-        Keys(Walk::new(self.clone(), false, |dict, key, _| {
-            dict.decode_key(key)
-        }))
+        Keys(Walk::new(self.clone()))
     }
 
     /// The values, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn values(&self) -> Values<K, V, C, KC> {
-        Values(Walk::new(self.clone(), true, |dict, key, value| {
-            dict.decode_value(key, value)
-        }))
+        Values(Walk::new(self.clone()))
     }
 
     /// The entries, in insertion order.
@@ -718,9 +709,7 @@ where
     /// entry that can't be decoded yields an `Err` and the walk goes on with the next.
     #[must_use]
     pub fn iter(&self) -> Iter<K, V, C, KC> {
-        Iter(Walk::new(self.clone(), true, |dict, key, value| {
-            Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
-        }))
+        Iter(Walk::new(self.clone()))
     }
 }
 
@@ -926,112 +915,200 @@ where
     }
 }
 
-/// How a walk turns an entry's encoded key and stored value bytes into its item.
-type Decode<K, V, C, KC, T> = fn(&PersistDict<K, V, C, KC>, &[u8], &[u8]) -> Result<T>;
+/// What a walk yields for each entry, made from its encoded key and stored value bytes. A
+/// type rather than a function pointer, so that the decoding is inlined into the walk.
+trait WalkItem<K, V, C, KC> {
+    type Out;
+    /// Whether the walk reads the values; if not, `make` is given empty value bytes.
+    const VALUES: bool;
+    fn make(dict: &PersistDict<K, V, C, KC>, key: &[u8], value: &[u8]) -> Result<Self::Out>;
+}
 
-/// A chunked walk over the insertion order, one item per live entry. Items are decoded while
-/// the chunk's read transaction is open, straight from LMDB's pages.
-struct Walk<K, V, C, KC, T> {
+/// A [`WalkItem`] named `$name`, yielding `$out` made by `$make`.
+macro_rules! walk_item {
+    (
+        $(#[$doc:meta])* $name:ident, values: $values:expr, $out:ty,
+        |$dict:ident, $key:ident, $value:tt| $make:expr
+    ) => {
+        $(#[$doc])*
+        struct $name;
+
+        impl<K, V, C, KC> WalkItem<K, V, C, KC> for $name
+        where
+            K: Serialize + DeserializeOwned,
+            V: Serialize + DeserializeOwned + Clone,
+            C: Codec,
+            KC: Codec,
+        {
+            type Out = $out;
+            const VALUES: bool = $values;
+            fn make($dict: &PersistDict<K, V, C, KC>, $key: &[u8], $value: &[u8]) -> Result<$out> {
+                $make
+            }
+        }
+    };
+}
+
+walk_item!(
+    /// Walks the entries.
+    Pairs, values: true, (K, V),
+    |dict, key, value| Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
+);
+walk_item!(
+    /// Walks the keys.
+    KeysOnly, values: false, K,
+    |dict, key, _| dict.decode_key(key)
+);
+walk_item!(
+    /// Walks the values.
+    ValuesOnly, values: true, V,
+    |dict, key, value| dict.decode_value(key, value)
+);
+walk_item!(
+    /// Walks the values for the integrity check: the key of each that does not decode as `V`.
+    Undecodable, values: true, Option<KeyBytes>,
+    |dict, key, value| {
+        let failed = dict.decode_value(key, value).is_err();
+        Ok(failed.then(|| KeyBytes(key.to_vec())))
+    }
+);
+
+/// A chunked walk over the insertion order, one item per live entry.
+///
+/// Each chunk's keys and values are copied, end to end, into two buffers while its read
+/// transaction is open; an item is decoded only when it is asked for. Decoding the whole chunk
+/// up front would allocate hundreds of items to be freed much later, which costs the allocator
+/// more than the copy does.
+struct Walk<K, V, C, KC, W> {
     dict: PersistDict<K, V, C, KC>,
-    /// Whether to read the values (a walk over the keys needs only the insertion order); if
-    /// not, `decode` is given empty value bytes.
-    values: bool,
-    decode: Decode<K, V, C, KC, T>,
+    item: PhantomData<fn() -> W>,
     after: Option<u64>,
-    buffer: VecDeque<Result<T>>,
+    /// The current chunk's encoded keys and stored values.
+    keys: Vec<u8>,
+    vals: Vec<u8>,
+    /// The chunk's entries in insertion order, yielded from `at` on: where the key and the
+    /// value lie in their buffers, or why the entry could not be read (boxed: errors are rare,
+    /// and an unboxed one would make every entry three times as large).
+    chunk: Vec<Option<WalkEntry>>,
+    at: usize,
     done: bool,
 }
 
-impl<K, V, C, KC, T> Walk<K, V, C, KC, T>
+type WalkEntry = Result<(Range<usize>, Range<usize>), Box<Error>>;
+
+impl<K, V, C, KC, W> Walk<K, V, C, KC, W>
 where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
+    W: WalkItem<K, V, C, KC>,
 {
-    fn new(dict: PersistDict<K, V, C, KC>, values: bool, decode: Decode<K, V, C, KC, T>) -> Self {
+    fn new(dict: PersistDict<K, V, C, KC>) -> Self {
         Walk {
             dict,
-            values,
-            decode,
+            item: PhantomData,
             after: None,
-            buffer: VecDeque::new(),
+            keys: Vec::new(),
+            vals: Vec::new(),
+            chunk: Vec::new(),
+            at: 0,
             done: false,
         }
     }
 
     fn refill(&mut self) {
-        let store = &self.dict.inner.store;
+        let Walk {
+            dict,
+            after,
+            keys,
+            vals,
+            chunk,
+            at,
+            done,
+            ..
+        } = self;
+        let store = &dict.inner.store;
+        keys.clear();
+        vals.clear();
+        chunk.clear();
+        *at = 0;
         let result = store.read(|txn| {
-            // The chunk's keys, end to end in one buffer.
-            let mut bytes = Vec::new();
-            let mut ends = Vec::with_capacity(ITER_CHUNK);
-            let mut last = None;
-            let n = store.order_chunk(txn, self.after, ITER_CHUNK, |seq, key| {
-                bytes.extend_from_slice(key);
-                ends.push(bytes.len());
-                last = Some(seq);
+            let mut spans = Vec::with_capacity(ITER_CHUNK);
+            let n = store.order_chunk(txn, *after, ITER_CHUNK, |seq, key| {
+                let start = keys.len();
+                keys.extend_from_slice(key);
+                spans.push(start..keys.len());
+                *after = Some(seq);
             })?;
-            if n < ITER_CHUNK {
-                self.done = true;
+            *done = n < ITER_CHUNK;
+            if !W::VALUES {
+                chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0)))));
+                return Ok(());
             }
-            self.after = last.or(self.after);
-            let keys: Vec<&[u8]> = ends
-                .iter()
-                .scan(0, |start, &end| {
-                    Some(&bytes[std::mem::replace(start, end)..end])
-                })
-                .collect();
-            let (dict, decode) = (&self.dict, self.decode);
-            let item = |key: &[u8], found: Result<Option<&[u8]>>| match found {
-                Ok(Some(value)) => decode(dict, key, value),
-                Ok(None) => Err(crate::env::corrupt(
-                    key,
-                    "listed in the insertion order but has no record",
-                )),
-                Err(e) => Err(e),
-            };
-            if self.values {
-                let mut items: Vec<Option<Result<T>>> = keys.iter().map(|_| None).collect();
-                store.values_of(txn, &keys, dict.limit(), |i, found| {
-                    items[i] = Some(item(keys[i], found));
+            let encoded: Vec<&[u8]> = spans.iter().map(|span| &keys[span.clone()]).collect();
+            // Values come in key order and go to their entry's place. `values_of` answers for
+            // every key; an entry left unanswered would be skipped.
+            chunk.resize_with(spans.len(), || None);
+            store.values_of(txn, &encoded, dict.limit(), |i, value| {
+                chunk[i] = Some(match value {
+                    Ok(Some(value)) => {
+                        let start = vals.len();
+                        vals.extend_from_slice(value);
+                        Ok((spans[i].clone(), start..vals.len()))
+                    }
+                    Ok(None) => Err(Box::new(crate::env::corrupt(
+                        encoded[i],
+                        "listed in the insertion order but has no record",
+                    ))),
+                    Err(e) => Err(Box::new(e)),
                 });
-                self.buffer.extend(items.into_iter().flatten());
-            } else {
-                let items = keys.iter().map(|key| item(key, Ok(Some(&[]))));
-                self.buffer.extend(items);
-            }
+            });
             Ok(())
         });
         if let Err(e) = result {
-            self.done = true;
-            self.buffer.push_back(Err(e));
+            *done = true;
+            chunk.push(Some(Err(Box::new(e))));
         }
     }
 }
 
-impl<K, V, C, KC, T> Iterator for Walk<K, V, C, KC, T>
+impl<K, V, C, KC, W> Iterator for Walk<K, V, C, KC, W>
 where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned + Clone,
     C: Codec,
     KC: Codec,
+    W: WalkItem<K, V, C, KC>,
 {
-    type Item = Result<T>;
+    type Item = Result<W::Out>;
 
-    fn next(&mut self) -> Option<Result<T>> {
-        if self.buffer.is_empty() && !self.done {
-            self.refill();
+    fn next(&mut self) -> Option<Result<W::Out>> {
+        loop {
+            if self.at == self.chunk.len() {
+                if self.done {
+                    return None;
+                }
+                self.refill();
+                continue;
+            }
+            self.at += 1;
+            match self.chunk[self.at - 1].take() {
+                None => {}
+                Some(Ok((key, value))) => {
+                    return Some(W::make(&self.dict, &self.keys[key], &self.vals[value]));
+                }
+                Some(Err(e)) => return Some(Err(*e)),
+            }
         }
-        self.buffer.pop_front()
     }
 }
 
 /// A public iterator over a [`Walk`] yielding `$item`s.
 macro_rules! walk_iterator {
-    ($(#[$doc:meta])* $name:ident => $item:ty) => {
+    ($(#[$doc:meta])* $name:ident => $walk:ty, $item:ty) => {
         $(#[$doc])*
-        pub struct $name<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC, $item>);
+        pub struct $name<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC, $walk>);
 
         impl<K, V, C, KC> Iterator for $name<K, V, C, KC>
         where
@@ -1051,13 +1128,13 @@ macro_rules! walk_iterator {
 
 walk_iterator!(
     /// Iterator over a dict's entries; see [`PersistDict::iter`].
-    Iter => (K, V)
+    Iter => Pairs, (K, V)
 );
 walk_iterator!(
     /// Iterator over a dict's keys; see [`PersistDict::keys`].
-    Keys => K
+    Keys => KeysOnly, K
 );
 walk_iterator!(
     /// Iterator over a dict's values; see [`PersistDict::values`].
-    Values => V
+    Values => ValuesOnly, V
 );

@@ -13,6 +13,7 @@
 //!   is handled by abort, grow, replay.
 
 use std::cell::RefCell;
+use std::cmp;
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::ops::Bound;
@@ -539,32 +540,47 @@ impl Store {
     ) {
         let mut found = vec![false; keys.len()];
         let mut raw: Vec<usize> = (0..keys.len())
-            .filter(|&i| matches!(Slot::of(keys[i], limit), Slot::Raw(_)))
+            .filter(|&i| Slot::is_raw(keys[i], limit))
             .collect();
-        // LMDB's default order is the bytes' lexicographic order, as `[u8]`'s.
-        raw.sort_by(|&a, &b| keys[a].cmp(keys[b]));
-        if let (Some(&first), Some(&last)) = (raw.first(), raw.last()) {
-            let range = (Bound::Included(keys[first]), Bound::Included(keys[last]));
+        // LMDB's default order is the bytes' lexicographic order, as `[u8]`'s. Keys inserted
+        // in key order come sorted already.
+        if !raw.is_sorted_by(|&a, &b| keys[a] <= keys[b]) {
+            raw.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
+        }
+        if let Some(&first) = raw.first() {
+            // No upper bound: the scan stops once it has passed the last wanted key, and an
+            // upper bound would cost a comparison per entry.
+            let range = (Bound::Included(keys[first]), Bound::Unbounded);
             let budget = 2 * raw.len();
             let mut others = 0;
-            let mut wanted = raw.iter().copied().peekable();
+            // `raw[next..]` are the keys the scan has not passed yet.
+            let mut next = 0;
             if let Ok(scan) = self.entries.range(txn, &range) {
-                for item in scan {
+                'scan: for item in scan {
                     let Ok((key, bytes)) = item else { break };
-                    while wanted.next_if(|&i| keys[i] < key).is_some() {}
-                    match wanted.next_if(|&i| keys[i] == key) {
-                        Some(i) => {
-                            found[i] = true;
-                            each(
-                                i,
-                                record::decode(bytes)
-                                    .map(|r| Some(r.value))
-                                    .map_err(|reason| corrupt(key, reason)),
-                            );
+                    while let Some(&i) = raw.get(next) {
+                        match keys[i].cmp(key) {
+                            // Not stored: left for the lookups below.
+                            cmp::Ordering::Less => next += 1,
+                            cmp::Ordering::Equal => {
+                                next += 1;
+                                found[i] = true;
+                                each(
+                                    i,
+                                    record::decode(bytes)
+                                        .map(|r| Some(r.value))
+                                        .map_err(|reason| corrupt(key, reason)),
+                                );
+                                if next == raw.len() {
+                                    break 'scan;
+                                }
+                                continue 'scan;
+                            }
+                            cmp::Ordering::Greater => break,
                         }
-                        None => others += 1,
                     }
-                    if wanted.peek().is_none() || others > budget {
+                    others += 1;
+                    if next == raw.len() || others > budget {
                         break;
                     }
                 }

@@ -28,9 +28,14 @@ pub(crate) enum Slot<'k> {
 }
 
 impl Slot<'_> {
+    /// Whether `key` is stored under itself ([`Slot::Raw`]) in a dict whose limit is `limit`.
+    pub(crate) fn is_raw(key: &[u8], limit: usize) -> bool {
+        !key.is_empty() && key.len() <= limit
+    }
+
     /// The slot of `key` for a dict whose `key_size_limit` is `limit` (1 to 511).
     pub(crate) fn of(key: &[u8], limit: usize) -> Slot<'_> {
-        if !key.is_empty() && key.len() <= limit {
+        if Slot::is_raw(key, limit) {
             Slot::Raw(key)
         } else {
             Slot::Hashed {
