@@ -1,7 +1,6 @@
 //! The typed persistent map.
 
 use std::borrow::Borrow;
-use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -19,6 +18,7 @@ use crate::clock::{Clock, from_ms};
 use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
 use crate::env::{FORMAT_VERSION, ReadTxn, Shared, Store, StoreOptions, WriteTxn};
 use crate::error::{Error, KeyBytes, Result};
+use crate::key::Scratch;
 use crate::options::Builder;
 
 /// Entries read per read transaction while iterating: short transactions keep LMDB from
@@ -30,14 +30,6 @@ const INFO_KEY_SIZE_LIMIT: &str = "key_size_limit";
 const INFO_KEY_CODEC: &str = "key_codec";
 const INFO_VALUE_CODEC: &str = "value_codec";
 const INFO_INITIALIZED: &str = "initialized";
-
-thread_local! {
-    /// The buffer [`PersistDict::with_key`] encodes keys in.
-    static KEY_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// The largest buffer kept for the next read's key (bytes).
-const KEY_SCRATCH_KEPT: usize = 1024;
 
 /// Encoded keys and values, end to end in one buffer (one allocation for a whole `extend`).
 struct EncodedPairs {
@@ -223,15 +215,9 @@ where
         key: &Q,
         f: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<T> {
-        // Taken out while in use: a read inside a read (from a codec) gets an empty one.
-        let mut buf = KEY_SCRATCH.try_with(Cell::take).unwrap_or_default();
-        buf.clear();
+        let mut buf = Scratch::take();
         encode_as_into(&self.inner.key_codec, "key", key, &mut buf)?;
-        let result = f(&buf);
-        if buf.capacity() <= KEY_SCRATCH_KEPT {
-            let _ = KEY_SCRATCH.try_with(|cell| cell.set(buf));
-        }
-        result
+        f(&buf)
     }
 
     fn encode_value(&self, value: &V) -> Result<Vec<u8>> {

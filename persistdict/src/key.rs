@@ -8,9 +8,59 @@
 //! digests collide share a bucket and never each other's value. The two kinds live in separate
 //! databases, so a raw key can never be mistaken for a digest.
 
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+
 /// An encoded key held in memory (the cache, the pending access times): up to 32 bytes
 /// inline, so a lookup compares the key without following a pointer.
 pub(crate) type KeyBuf = smallvec::SmallVec<[u8; 32]>;
+
+thread_local! {
+    /// The buffer [`Scratch::take`] hands out.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A scratch buffer larger than this is freed rather than kept for reuse.
+const SCRATCH_KEPT: usize = 1024;
+
+/// A buffer to encode a key in, reused by the thread's reads and memoized calls, so that they
+/// allocate nothing for their key. It goes back to the thread that drops it. The buffer is
+/// taken out while in use: a key encoded meanwhile (by a read inside a codec, or by a nested
+/// memoized call) gets a buffer of its own.
+pub(crate) struct Scratch(Vec<u8>);
+
+impl Scratch {
+    /// The thread's buffer, empty.
+    pub(crate) fn take() -> Scratch {
+        let mut buf = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        buf.clear();
+        Scratch(buf)
+    }
+}
+
+impl Deref for Scratch {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.0.capacity() <= SCRATCH_KEPT {
+            let buf = std::mem::take(&mut self.0);
+            // During the thread's exit the buffer is simply freed.
+            let _ = SCRATCH.try_with(|cell| cell.set(buf));
+        }
+    }
+}
 
 /// The longest digest used as a storage key.
 const DIGEST_LEN: usize = 32;

@@ -15,10 +15,10 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use crate::key::Scratch;
 use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use smallvec::SmallVec;
 
 use crate::__private::{Options, resolve_path};
 use crate::codec::{Codec, Postcard};
@@ -210,9 +210,10 @@ where
     /// (logged) if they can't be encoded.
     #[doc(hidden)]
     pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<MemoKey> {
-        let mut start = SmallVec::from_slice(&[0; PREFIX_ROOM]);
-        start.extend_from_slice(&self.state().namespace);
-        match postcard::serialize_with_flavor(args, KeyFlavor(start)) {
+        let mut buf = Scratch::take();
+        buf.extend_from_slice(&[0; PREFIX_ROOM]);
+        buf.extend_from_slice(&self.state().namespace);
+        match postcard::serialize_with_flavor(args, KeyFlavor(buf)) {
             Ok(bytes) => Some(storage_key(bytes)),
             Err(error) => {
                 tracing::warn!(
@@ -358,14 +359,11 @@ where
     }
 }
 
-/// A key's bytes: inline up to 64, enough for the namespace and a few short arguments.
-type KeyBytes = SmallVec<[u8; 64]>;
-
-/// The storage key of a call, built on the stack for keys of up to 64 bytes: a hit then
-/// allocates nothing for it.
+/// The storage key of a call, built in the thread's [`Scratch`] buffer: a hit allocates
+/// nothing for it.
 #[doc(hidden)]
 pub struct MemoKey {
-    buf: KeyBytes,
+    buf: Scratch,
     /// Where the key starts in `buf`: its length prefix is written into room left in front.
     start: usize,
 }
@@ -381,10 +379,10 @@ impl MemoKey {
 const PREFIX_ROOM: usize = 3;
 
 /// A postcard output that appends to a [`MemoKey`]'s buffer.
-struct KeyFlavor(KeyBytes);
+struct KeyFlavor(Scratch);
 
 impl postcard::ser_flavors::Flavor for KeyFlavor {
-    type Output = KeyBytes;
+    type Output = Scratch;
 
     #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
@@ -408,9 +406,9 @@ impl postcard::ser_flavors::Flavor for KeyFlavor {
 /// `Vec<u8>`: a varint of the length, then the bytes. Built by hand because serde hands a
 /// `Vec<u8>` to the codec one byte at a time, which made encoding the key the larger part of
 /// a memoized hit.
-// Inlined into the caller's crate: the buffers are moved, not copied, on every call.
+// Inlined into the caller's crate, like the rest of a hit's path.
 #[inline]
-fn storage_key(mut buf: KeyBytes) -> MemoKey {
+fn storage_key(mut buf: Scratch) -> MemoKey {
     let mut prefix = [0; 10];
     let mut n = 0;
     let mut len = buf.len() - PREFIX_ROOM;
@@ -425,8 +423,7 @@ fn storage_key(mut buf: KeyBytes) -> MemoKey {
         buf[start..PREFIX_ROOM].copy_from_slice(prefix);
         MemoKey { buf, start }
     } else {
-        buf.drain(..PREFIX_ROOM);
-        buf.insert_from_slice(0, prefix);
+        buf.splice(..PREFIX_ROOM, prefix.iter().copied());
         MemoKey { buf, start: 0 }
     }
 }
@@ -521,10 +518,9 @@ impl<V> Drop for Leader<'_, V> {
 
 #[cfg(test)]
 mod tests {
-    use smallvec::SmallVec;
-
     use super::{PREFIX_ROOM, storage_key};
     use crate::codec::{Codec, Postcard};
+    use crate::key::Scratch;
 
     #[test]
     fn a_storage_key_is_the_postcard_encoding_of_the_bytes() {
@@ -532,7 +528,8 @@ mod tests {
             0_u32, 1, 127, 128, 300, 16_384, 70_000, 2_097_151, 2_097_152,
         ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut buf = SmallVec::from_slice(&[7; PREFIX_ROOM]);
+            let mut buf = Scratch::take();
+            buf.extend_from_slice(&[7; PREFIX_ROOM]);
             buf.extend_from_slice(&bytes);
             assert_eq!(
                 storage_key(buf).bytes(),
