@@ -106,6 +106,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scratch_buffer_is_reused_and_one_taken_while_it_is_out_starts_empty() {
+        let mut outer = Scratch::take();
+        outer.extend_from_slice(b"outer key");
+        let inner = Scratch::take();
+        assert!(inner.is_empty());
+        drop(inner);
+        assert_eq!(&outer[..], b"outer key");
+        let capacity = outer.capacity();
+        let pointer = outer.as_ptr();
+        drop(outer);
+        let again = Scratch::take();
+        assert!(again.is_empty());
+        assert_eq!((again.as_ptr(), again.capacity()), (pointer, capacity));
+    }
+
+    #[test]
+    fn a_large_scratch_buffer_is_not_kept() {
+        let mut large = Scratch::take();
+        large.resize(SCRATCH_KEPT + 1, 0);
+        drop(large);
+        assert!(Scratch::take().capacity() <= SCRATCH_KEPT);
+    }
+
+    #[test]
     fn short_keys_are_stored_raw() {
         assert_eq!(Slot::of(b"abc", 511), Slot::Raw(b"abc"));
         assert_eq!(Slot::of(b"abc", 3), Slot::Raw(b"abc"));
