@@ -1,6 +1,7 @@
 //! The dict against raw heed doing the same work, in the same run, and `#[memoize]` against
 //! `cached`'s disk store. Run with `cargo bench --bench compare`; at the end it prints a table
-//! of ratios and absolute figures, then the peak-memory and sweep-stall measurements
+//! of ratios and absolute figures, the best of alternating rounds for the operations closest
+//! to their targets, then the peak-memory and sweep-stall measurements
 //! (`PERSISTDICT_BENCH_MILLION_ONLY=1` runs only those, in a fresh process, for memory
 //! figures that are the dict's alone; `PERSISTDICT_BENCH_SKIP_MILLION=1` skips them).
 //!
@@ -188,29 +189,8 @@ fn reads(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("iteration");
     g.sample_size(10);
-    g.bench_function("raw heed", |b| {
-        b.iter(|| {
-            let rtxn = r.env.read_txn().unwrap();
-            let mut n = 0;
-            for item in r.db.iter(&rtxn).unwrap() {
-                // The same output as the dict's: each key and value decoded.
-                let (k, v) = item.unwrap();
-                black_box((String::from_utf8(k.to_vec()).unwrap(), decode(v)));
-                n += 1;
-            }
-            assert_eq!(n, N);
-        });
-    });
-    g.bench_function("dict", |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for item in cold {
-                black_box(item.unwrap());
-                n += 1;
-            }
-            assert_eq!(n, N);
-        });
-    });
+    g.bench_function("raw heed", |b| b.iter(|| raw_walk(r)));
+    g.bench_function("dict", |b| b.iter(|| dict_walk(cold)));
     g.finish();
 
     let mut g = c.benchmark_group("len");
@@ -222,6 +202,28 @@ fn reads(c: &mut Criterion) {
     });
     g.bench_function("dict", |b| b.iter(|| black_box(cold.len().unwrap())));
     g.finish();
+}
+
+/// Walks every entry of raw heed, decoding each key and value: the dict's output.
+fn raw_walk(r: &Raw) {
+    let rtxn = r.env.read_txn().unwrap();
+    let mut n = 0;
+    for item in r.db.iter(&rtxn).unwrap() {
+        let (k, v) = item.unwrap();
+        black_box((String::from_utf8(k.to_vec()).unwrap(), decode(v)));
+        n += 1;
+    }
+    assert_eq!(n, N);
+}
+
+/// Walks every entry of the dict.
+fn dict_walk(d: &Dict) {
+    let mut n = 0;
+    for item in d {
+        black_box(item.unwrap());
+        n += 1;
+    }
+    assert_eq!(n, N);
 }
 
 fn writes(c: &mut Criterion) {
@@ -370,14 +372,19 @@ fn cached_embed(text: String) -> Result<Vec<f32>, String> {
     Ok(text.bytes().map(f32::from).collect())
 }
 
+/// The arguments of the memoized calls that hit.
+fn texts() -> Vec<String> {
+    (0..100)
+        .map(|i| format!("some text to embed {i}"))
+        .collect()
+}
+
 fn memoization(c: &mut Criterion) {
     // Both stores start empty, so that every "miss" below is one. `cached`'s store opens at
     // its first call, which comes after this.
     let _ = memo_embed_memo().clear();
     let _ = std::fs::remove_dir_all("target/bench-memo/cached");
-    let texts: Vec<String> = (0..100)
-        .map(|i| format!("some text to embed {i}"))
-        .collect();
+    let texts = texts();
     for t in &texts {
         memo_embed(t.clone()).unwrap();
         cached_embed(t.clone()).unwrap();
@@ -412,42 +419,86 @@ fn memoization(c: &mut Criterion) {
     g.finish();
 }
 
-/// `get` on both sides again, in rounds that alternate between them; the best round of each
-/// side is the figure least disturbed by the rest of the machine. On a noisy virtual machine
-/// the medians of the criterion groups, measured one after the other, drift apart by tens of
-/// percent between runs; this ratio drifts much less.
-fn interleaved_gets() {
-    const ROUNDS: usize = 15;
+/// Rounds per side in [`alternating`].
+const ROUNDS: usize = 15;
+
+/// Times each memoized call repeats in a round of [`alternating`].
+const MEMO_REPEATS: u32 = 100;
+
+/// The best round of each side, in nanoseconds per operation (`ops` per round), of
+/// [`ROUNDS`] rounds that alternate between the sides.
+fn best_rounds<const S: usize>(ops: u32, sides: [&dyn Fn(); S]) -> [f64; S] {
+    let mut best = [f64::MAX; S];
+    for _ in 0..ROUNDS {
+        for (best, side) in best.iter_mut().zip(sides) {
+            let start = Instant::now();
+            side();
+            *best = best.min(start.elapsed().as_secs_f64() * 1e9 / f64::from(ops));
+        }
+    }
+    best
+}
+
+/// The operations with a target that the criterion groups measure close to the noise, again,
+/// in rounds that alternate between the sides; the best round of each side is the figure
+/// least disturbed by the rest of the machine. On a noisy virtual machine the medians of the
+/// criterion groups, measured one after the other, drift apart by tens of percent between
+/// runs; these ratios drift much less.
+fn alternating() {
     let keys = shuffled();
     let sides = read_sides(&keys);
     let (r, cold, warm) = (&sides.raw, &sides.cold, &sides.warm);
-    let round = |get: &dyn Fn(&str)| {
-        let start = Instant::now();
+    println!("\nbest of {ROUNDS} alternating rounds; ratio = ours / the first side");
+    let gets = |get: &dyn Fn(&str)| {
         for k in &keys {
             get(k);
         }
-        start.elapsed().as_secs_f64() * 1e9 / f64::from(N)
     };
-    let mut best = [f64::MAX; 3];
-    for _ in 0..ROUNDS {
-        let sides: [&dyn Fn(&str); 3] = [
-            &|k| drop(black_box(r.get(k))),
-            &|k| drop(black_box(cold.get(k).unwrap())),
-            &|k| drop(black_box(warm.get(k).unwrap())),
-        ];
-        for (best, get) in best.iter_mut().zip(sides) {
-            *best = best.min(round(get));
-        }
-    }
-    let [raw_ns, off, hit] = best;
+    let [raw_ns, off, hit] = best_rounds(
+        N,
+        [
+            &|| gets(&|k| drop(black_box(r.get(k)))),
+            &|| gets(&|k| drop(black_box(cold.get(k).unwrap()))),
+            &|| gets(&|k| drop(black_box(warm.get(k).unwrap()))),
+        ],
+    );
     println!(
-        "\nget, best of {ROUNDS} alternating rounds of {N} random keys: raw heed {}, dict cache off \
-         {} (ratio {:.2}), cache hit {} (ratio {:.2})",
+        "get of {N} random keys: raw heed {}, dict cache off {} (ratio {:.2}), cache hit {} \
+         (ratio {:.2})",
         show(raw_ns),
         show(off),
         off / raw_ns,
         show(hit),
         hit / raw_ns,
+    );
+    let [raw_ns, dict_ns] = best_rounds(1, [&|| raw_walk(r), &|| dict_walk(cold)]);
+    println!(
+        "iteration of {N}: raw heed {}, dict {} (ratio {:.2})",
+        show(raw_ns),
+        show(dict_ns),
+        dict_ns / raw_ns,
+    );
+    // Both stores hold these calls' results from the memoization groups.
+    let texts = texts();
+    let calls = |call: &dyn Fn(String)| {
+        for _ in 0..MEMO_REPEATS {
+            for t in &texts {
+                call(t.clone());
+            }
+        }
+    };
+    let [theirs, ours] = best_rounds(
+        MEMO_REPEATS * texts.len() as u32,
+        [
+            &|| calls(&|t| drop(black_box(cached_embed(t).unwrap()))),
+            &|| calls(&|t| drop(black_box(memo_embed(t).unwrap()))),
+        ],
+    );
+    println!(
+        "memoized call, hit: cached 4 disk store {}, persistdict {} (ratio {:.2})",
+        show(theirs),
+        show(ours),
+        ours / theirs,
     );
 }
 
@@ -654,7 +705,7 @@ fn main() {
     memoization(&mut c);
     c.final_summary();
     table();
-    interleaved_gets();
+    alternating();
     if std::env::var_os("PERSISTDICT_BENCH_SKIP_MILLION").is_none() {
         million();
     }
