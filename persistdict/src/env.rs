@@ -710,6 +710,10 @@ impl WriteTxn<'_> {
         if let Slot::Raw(k) = Slot::of(key, limit) {
             return self.put_raw(k, value, now);
         }
+        if !record::fits_in_bucket(key.len(), value.len()) {
+            // What LMDB answers for a value too large to store raw.
+            return Err(Error::Storage(heed::Error::Mdb(MdbError::BadValSize)));
+        }
         let store = self.store;
         let existing = store.get(&self.txn, key, limit)?.map(|r| r.header);
         let header = if let Some(h) = existing {

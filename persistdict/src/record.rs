@@ -28,6 +28,8 @@ const OFF_CREATED: usize = 16;
 const OFF_ACCESSED: usize = 24;
 /// Length of the fixed header.
 pub(crate) const HEADER_LEN: usize = 32;
+/// Bytes of the length in front of each record in a bucket.
+const FRAME_LEN: usize = 4;
 
 /// The fixed part of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +88,20 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, Damage> {
     Ok(Record { header, key, value })
 }
 
+/// Whether a record of a `key` and a `value` of these lengths, framed in a bucket, can be
+/// stored: a frame counts its record's length, and a record its key's, in 32 bits.
+pub(crate) fn fits_in_bucket(key: usize, value: usize) -> bool {
+    (FRAME_LEN + HEADER_LEN)
+        .checked_add(key)
+        .and_then(|n| n.checked_add(value))
+        .is_some_and(|n| u32::try_from(n).is_ok())
+}
+
 /// Appends a record with the given header, full key (empty for raw-key records) and value.
+/// A key, if any, has been checked with [`fits_in_bucket`].
 pub(crate) fn encode_into(out: &mut Vec<u8>, header: &Header, key: &[u8], value: &[u8]) {
     out.reserve(HEADER_LEN + key.len() + value.len());
-    let key_len = u32::try_from(key.len()).expect("keys in buckets are at most 4 GiB");
+    let key_len = u32::try_from(key.len()).expect("checked by `fits_in_bucket`");
     out.push(RECORD_VERSION);
     out.push(0); // flags
     out.extend_from_slice(&[0, 0]); // reserved
@@ -122,12 +134,12 @@ pub(crate) fn bucket_records(
         if pos == bucket.len() {
             return None;
         }
-        if bucket.len() - pos < 4 {
+        if bucket.len() - pos < FRAME_LEN {
             pos = bucket.len();
             return Some(Err("bucket frame shorter than its length prefix"));
         }
         let len = u32_at(bucket, pos) as usize;
-        let start = pos + 4;
+        let start = pos + FRAME_LEN;
         if len > bucket.len() - start {
             pos = bucket.len();
             return Some(Err("bucket frame runs past the bucket's end"));
@@ -137,9 +149,10 @@ pub(crate) fn bucket_records(
     })
 }
 
-/// Appends one record, framed, to a bucket under construction.
+/// Appends one record, framed, to a bucket under construction: a new one checked with
+/// [`fits_in_bucket`], or one read from a bucket.
 pub(crate) fn push_framed(bucket: &mut Vec<u8>, record: &[u8]) {
-    let len = u32::try_from(record.len()).expect("records are at most 4 GiB");
+    let len = u32::try_from(record.len()).expect("checked by `fits_in_bucket` or read framed");
     bucket.extend_from_slice(&len.to_le_bytes());
     bucket.extend_from_slice(record);
 }
@@ -148,6 +161,15 @@ pub(crate) fn push_framed(bucket: &mut Vec<u8>, record: &[u8]) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_framed_record_fits_up_to_four_gib() {
+        let most = u32::MAX as usize - FRAME_LEN - HEADER_LEN;
+        assert!(fits_in_bucket(0, most));
+        assert!(fits_in_bucket(most, 0));
+        assert!(!fits_in_bucket(1, most));
+        assert!(!fits_in_bucket(usize::MAX, 1));
+    }
 
     fn header() -> Header {
         Header {
