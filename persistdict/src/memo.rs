@@ -15,7 +15,6 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::key::Scratch;
 use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,6 +24,7 @@ use crate::codec::{Codec, Postcard};
 use crate::dict::PersistDict;
 use crate::env::Durability;
 use crate::error::{Error, Result};
+use crate::key::Scratch;
 
 /// Length of the namespace prefix of every key.
 const NAMESPACE_LEN: usize = 16;
