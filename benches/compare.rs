@@ -1,7 +1,7 @@
 //! The dict against raw heed doing the same work, in the same run, and `#[memoize]` against
 //! `cached`'s disk store. Run with `cargo bench --bench compare`; at the end it prints a table
-//! of ratios and absolute figures, the best of alternating rounds for the operations closest
-//! to their targets, then the peak-memory and sweep-stall measurements
+//! of ratios and absolute figures, the best of alternating rounds for the reads, iteration and
+//! the memoized hit, then the peak-memory and sweep-stall measurements
 //! (`PERSISTDICT_BENCH_MILLION_ONLY=1` runs only those, in a fresh process, for memory
 //! figures that are the dict's alone; `PERSISTDICT_BENCH_SKIP_MILLION=1` skips them).
 //!
@@ -439,11 +439,10 @@ fn best_rounds<const S: usize>(ops: u32, sides: [&dyn Fn(); S]) -> [f64; S] {
     best
 }
 
-/// The operations with a target that the criterion groups measure close to the noise, again,
-/// in rounds that alternate between the sides; the best round of each side is the figure
-/// least disturbed by the rest of the machine. On a noisy virtual machine the medians of the
-/// criterion groups, measured one after the other, drift apart by tens of percent between
-/// runs; these ratios drift much less.
+/// The reads, iteration and the memoized hit again, in rounds that alternate between the
+/// sides; the best round of each side is the figure least disturbed by the rest of the
+/// machine. On a noisy virtual machine the medians of the criterion groups, measured one after
+/// the other, drift apart by tens of percent between runs; these ratios drift much less.
 fn alternating() {
     let keys = shuffled();
     let sides = read_sides(&keys);
