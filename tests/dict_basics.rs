@@ -156,6 +156,100 @@ fn iteration_streams_across_many_chunks() {
 }
 
 #[test]
+fn a_walk_goes_on_in_insertion_order_when_keys_stop_arriving_in_key_order() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.extend((0..2_000).map(|i| (format!("k{i:05}"), i)))
+        .unwrap();
+    let mut walk = d.iter();
+    let first: Vec<(String, i64)> = walk.by_ref().take(600).map(Result::unwrap).collect();
+    // Past the first chunk: a key that sorts first, then one that sorts last.
+    d.insert("a".into(), -1).unwrap();
+    d.insert("z".into(), -2).unwrap();
+    let rest: Vec<(String, i64)> = walk.map(Result::unwrap).collect();
+    let mut expected: Vec<(String, i64)> = (0..2_000).map(|i| (format!("k{i:05}"), i)).collect();
+    expected.extend([("a".into(), -1), ("z".into(), -2)]);
+    assert_eq!([first, rest].concat(), expected);
+    assert_eq!(keys(&d).len(), 2_002);
+}
+
+#[test]
+fn a_walk_sees_keys_appended_in_key_order_while_it_runs() {
+    let dir = common::tempdir();
+    let d = open(dir.path());
+    d.extend((0..2_000).map(|i| (format!("k{i:05}"), i)))
+        .unwrap();
+    let mut walk = d.keys();
+    // Into the second chunk; the writes below are past the chunks read so far.
+    let mut seen: Vec<String> = walk.by_ref().take(600).map(Result::unwrap).collect();
+    d.insert("k00003".into(), -3).unwrap(); // overwritten in place: not seen again
+    d.remove("k01500").unwrap();
+    d.extend((2_000..2_100).map(|i| (format!("k{i:05}"), i)))
+        .unwrap();
+    seen.extend(walk.map(Result::unwrap));
+    let expected: Vec<String> = (0..2_100)
+        .filter(|&i| i != 1_500)
+        .map(|i| format!("k{i:05}"))
+        .collect();
+    assert!(
+        seen == expected,
+        "{} keys seen, from {:?} to {:?}",
+        seen.len(),
+        seen.first(),
+        seen.last()
+    );
+}
+
+#[test]
+fn iteration_keeps_insertion_order_through_every_mix_of_writes() {
+    let dir = common::tempdir();
+    let d: PersistDict<String, i64> = PersistDict::builder()
+        .key_size_limit(16)
+        .open(dir.path())
+        .unwrap();
+    let mut model: Vec<String> = Vec::new();
+    let check = |d: &PersistDict<String, i64>, model: &[String]| {
+        assert_eq!(keys(d), model);
+        let values: Vec<i64> = d.values().map(Result::unwrap).collect();
+        assert_eq!(values.len(), model.len());
+    };
+    // In key order, one per transaction and then in one.
+    for i in 0..5 {
+        d.insert(format!("k{i:03}"), i).unwrap();
+        model.push(format!("k{i:03}"));
+    }
+    d.extend((5..10).map(|i| (format!("k{i:03}"), i))).unwrap();
+    model.extend((5..10).map(|i| format!("k{i:03}")));
+    check(&d, &model);
+    // Overwrites and removals keep it.
+    d.insert("k002".into(), 20).unwrap();
+    d.remove("k009").unwrap();
+    model.retain(|k| k != "k009");
+    d.insert("k009".into(), 9).unwrap(); // the last key again, now new
+    model.push("k009".into());
+    check(&d, &model);
+    // A key that sorts lower, inside a transaction of keys that sort higher.
+    d.extend([
+        ("k100".to_string(), 1),
+        ("k050".into(), 2),
+        ("k200".into(), 3),
+    ])
+    .unwrap();
+    model.extend(["k100".into(), "k050".into(), "k200".into()]);
+    check(&d, &model);
+    // After clearing, in key order again; then a key too long to be stored raw.
+    d.clear().unwrap();
+    model.clear();
+    d.extend((0..3).map(|i| (format!("k{i:03}"), i))).unwrap();
+    model.extend((0..3).map(|i| format!("k{i:03}")));
+    check(&d, &model);
+    d.insert("a key longer than the limit".into(), 4).unwrap();
+    d.insert("k999".into(), 5).unwrap();
+    model.extend(["a key longer than the limit".into(), "k999".into()]);
+    check(&d, &model);
+}
+
+#[test]
 fn update_reads_modifies_and_removes_atomically() {
     let dir = common::tempdir();
     let d = open(dir.path());

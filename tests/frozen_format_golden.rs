@@ -82,13 +82,15 @@ fn stored_bytes_match_the_documented_format() {
             (&1_u64.to_be_bytes()[..], &long_key[..])
         ]
     );
-    // The settings record.
+    // The settings record. The hashed key made the key order (set for the new, empty dict)
+    // unknown.
     let info: Vec<(&str, &[u8])> = info.iter(&rtxn).unwrap().map(Result::unwrap).collect();
     assert_eq!(
         info,
         [
             ("format_version", &1_u32.to_le_bytes()[..]),
             ("key_codec", b"postcard"),
+            ("key_order", &[0][..]),
             ("key_size_limit", &8_u32.to_le_bytes()[..]),
             ("value_codec", b"postcard"),
         ]

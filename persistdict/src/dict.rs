@@ -761,6 +761,9 @@ impl<V, C: Codec, KC: Codec> Inner<V, C, KC> {
             for (info_key, _, value) in expected {
                 w.info_put(info_key, value)?;
             }
+            if w.len()? == 0 {
+                w.start_key_order()?;
+            }
             Ok(())
         })
     }
@@ -961,6 +964,11 @@ walk_item!(
 
 /// A chunked walk over the insertion order, one item per live entry.
 ///
+/// While the stored keys are in insertion order (`Store::in_key_order`), a chunk is the next
+/// records of `entries` after the last key yielded; otherwise it is the next keys of `order`
+/// after the last sequence number yielded, whose records are then looked up. A walk that finds
+/// the key order broken goes on in `order` from its last sequence number, and stays there.
+///
 /// Each chunk's keys and values are copied, end to end, into two buffers while its read
 /// transaction is open; an item is decoded only when it is asked for. Decoding the whole chunk
 /// up front would allocate hundreds of items to be freed much later, which costs the allocator
@@ -968,7 +976,13 @@ walk_item!(
 struct Walk<K, V, C, KC, W> {
     dict: PersistDict<K, V, C, KC>,
     item: PhantomData<fn() -> W>,
+    /// The sequence number of the last entry yielded.
     after: Option<u64>,
+    /// The last key yielded while walking `entries` in key order; `None` before the first
+    /// chunk, or once the walk has left key order.
+    after_key: Option<Vec<u8>>,
+    /// Whether the walk may still read `entries` in key order.
+    by_key: bool,
     /// The current chunk's encoded keys and stored values.
     keys: Vec<u8>,
     vals: Vec<u8>,
@@ -995,6 +1009,8 @@ where
             dict,
             item: PhantomData,
             after: None,
+            after_key: None,
+            by_key: true,
             keys: Vec::new(),
             vals: Vec::new(),
             chunk: Vec::new(),
@@ -1007,6 +1023,8 @@ where
         let Walk {
             dict,
             after,
+            after_key,
+            by_key,
             keys,
             vals,
             chunk,
@@ -1020,6 +1038,37 @@ where
         chunk.clear();
         *at = 0;
         let result = store.read(|txn| {
+            if *by_key && store.in_key_order(txn)? {
+                let from = after_key.take();
+                let mut last: Option<&[u8]> = None;
+                let n =
+                    store.key_order_chunk(txn, from.as_deref(), ITER_CHUNK, |key, record| {
+                        let start = keys.len();
+                        keys.extend_from_slice(key);
+                        let key_span = start..keys.len();
+                        chunk.push(Some(record.map_err(Box::new).map(|record| {
+                            *after = Some(record.header.seq);
+                            let start = vals.len();
+                            if W::VALUES {
+                                vals.extend_from_slice(record.value);
+                            }
+                            (key_span, start..vals.len())
+                        })));
+                        last = Some(key);
+                    })?;
+                *after_key = match last {
+                    Some(key) => {
+                        let mut buf = from.unwrap_or_default();
+                        buf.clear();
+                        buf.extend_from_slice(key);
+                        Some(buf)
+                    }
+                    None => from,
+                };
+                *done = n < ITER_CHUNK;
+                return Ok(());
+            }
+            *by_key = false;
             let mut spans = Vec::with_capacity(ITER_CHUNK);
             let n = store.order_chunk(txn, *after, ITER_CHUNK, |seq, key| {
                 let start = keys.len();
