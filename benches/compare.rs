@@ -132,11 +132,13 @@ impl Cycle<'_> {
 }
 
 /// The sides the reads compare, each holding the same `N` entries: raw heed, a dict without
-/// a cache, and a dict whose cache holds every entry.
+/// a cache, a dict whose cache holds every entry, and a dict without a cache whose keys were
+/// inserted in random order.
 struct ReadSides {
     raw: Raw,
     cold: Dict,
     warm: Dict,
+    shuffled: Dict,
     _dir: tempfile::TempDir,
 }
 
@@ -151,10 +153,19 @@ fn read_sides(keys: &[String]) -> ReadSides {
     for k in keys {
         warm.get(k).unwrap();
     }
+    // Its walks go through the insertion order: its keys did not arrive in key order.
+    let shuffled = dict(&dir.path().join("shuffled"), Durability::Eventual, 0);
+    shuffled
+        .extend(
+            keys.iter()
+                .map(|k| (k.clone(), doc(k[4..].parse().unwrap()))),
+        )
+        .unwrap();
     ReadSides {
         raw,
         cold,
         warm,
+        shuffled,
         _dir: dir,
     }
 }
@@ -191,6 +202,9 @@ fn reads(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("raw heed", |b| b.iter(|| raw_walk(r)));
     g.bench_function("dict", |b| b.iter(|| dict_walk(cold)));
+    g.bench_function("dict, keys inserted shuffled", |b| {
+        b.iter(|| dict_walk(&sides.shuffled));
+    });
     g.finish();
 
     let mut g = c.benchmark_group("len");
@@ -470,12 +484,20 @@ fn alternating() {
         show(hit),
         hit / raw_ns,
     );
-    let [raw_ns, dict_ns] = best_rounds(1, [&|| raw_walk(r), &|| dict_walk(cold)]);
+    let [raw_ns, dict_ns, shuffled_ns] = best_rounds(
+        1,
+        [&|| raw_walk(r), &|| dict_walk(cold), &|| {
+            dict_walk(&sides.shuffled);
+        }],
+    );
     println!(
-        "iteration of {N}: raw heed {}, dict {} (ratio {:.2})",
+        "iteration of {N}: raw heed {}, dict {} (ratio {:.2}), dict with keys inserted \
+         shuffled {} (ratio {:.2})",
         show(raw_ns),
         show(dict_ns),
         dict_ns / raw_ns,
+        show(shuffled_ns),
+        shuffled_ns / raw_ns,
     );
     // Both stores hold these calls' results from the memoization groups.
     let texts = texts();
@@ -560,6 +582,13 @@ fn table() {
             "≤ 1.5×",
         ),
         ("iteration (100k)", "iteration", "dict", "raw heed", "≤ 2×"),
+        (
+            "iteration, keys inserted shuffled",
+            "iteration",
+            "dict, keys inserted shuffled",
+            "raw heed",
+            "≤ 2×",
+        ),
         (
             "contains_key, missing",
             "contains_key missing",
