@@ -102,8 +102,10 @@ fn iteration_follows_insertion_order_whatever_the_keys_order() {
         .open(dir.path())
         .unwrap();
     // Keys in shuffled order, some long enough to be hashed, some overwritten, some removed:
-    // each chunk's keys are scattered across the key space and the two databases.
-    let mut ids: Vec<i64> = (0..5_000).collect();
+    // each chunk's keys are scattered across the key space and the two databases. So many
+    // that the first chunk's records are looked up one by one, and later chunks' found in a
+    // scan.
+    let mut ids: Vec<i64> = (0..15_000).collect();
     fastrand::Rng::with_seed(3).shuffle(&mut ids);
     let key = |i: i64| {
         if i % 7 == 0 {
@@ -155,47 +157,62 @@ fn iteration_streams_across_many_chunks() {
     assert_eq!(expected, 2_000);
 }
 
+/// A dict of 1,000 keys in key order with 16 KiB values, which walks read about 250 at a
+/// time after a small first chunk.
+fn walked_in_chunks(dir: &std::path::Path) -> PersistDict<String, Vec<u8>> {
+    let d = PersistDict::open(dir).unwrap();
+    d.extend((0..1_000).map(|i| (chunked_key(i), vec![0; 16 << 10])))
+        .unwrap();
+    d
+}
+
+/// The key of the `i`th entry of [`walked_in_chunks`].
+fn chunked_key(i: usize) -> String {
+    format!("k{i:05}")
+}
+
+/// The keys of the rest of `walk`.
+fn walked_keys(walk: impl Iterator<Item = persistdict::Result<(String, Vec<u8>)>>) -> Vec<String> {
+    walk.map(|item| item.unwrap().0).collect()
+}
+
 #[test]
 fn a_walk_goes_on_in_insertion_order_when_keys_stop_arriving_in_key_order() {
     let dir = common::tempdir();
-    let d = open(dir.path());
-    d.extend((0..2_000).map(|i| (format!("k{i:05}"), i)))
-        .unwrap();
+    let d = walked_in_chunks(dir.path());
     let mut walk = d.iter();
-    let first: Vec<(String, i64)> = walk.by_ref().take(600).map(Result::unwrap).collect();
-    // Past the first chunk: a key that sorts first, then one that sorts last.
-    d.insert("a".into(), -1).unwrap();
-    d.insert("z".into(), -2).unwrap();
-    let rest: Vec<(String, i64)> = walk.map(Result::unwrap).collect();
-    let mut expected: Vec<(String, i64)> = (0..2_000).map(|i| (format!("k{i:05}"), i)).collect();
-    expected.extend([("a".into(), -1), ("z".into(), -2)]);
-    assert_eq!([first, rest].concat(), expected);
-    assert_eq!(keys(&d).len(), 2_002);
+    // Into the second chunk; the writes below are past the chunks read so far.
+    let mut seen = walked_keys(walk.by_ref().take(600));
+    // A key that sorts first, then one that sorts last.
+    d.insert("a".into(), vec![1]).unwrap();
+    d.insert("z".into(), vec![2]).unwrap();
+    seen.extend(walked_keys(walk));
+    let mut expected: Vec<String> = (0..1_000).map(chunked_key).collect();
+    expected.extend(["a".into(), "z".into()]);
+    assert!(
+        seen == expected,
+        "{} keys seen, ending {:?}",
+        seen.len(),
+        seen.last()
+    );
 }
 
 #[test]
 fn a_walk_sees_keys_appended_in_key_order_while_it_runs() {
     let dir = common::tempdir();
-    let d = open(dir.path());
-    d.extend((0..2_000).map(|i| (format!("k{i:05}"), i)))
+    let d = walked_in_chunks(dir.path());
+    let mut walk = d.iter();
+    let mut seen = walked_keys(walk.by_ref().take(600));
+    d.insert(chunked_key(3), vec![3]).unwrap(); // overwritten in place: not seen again
+    d.remove(&chunked_key(900)).unwrap();
+    d.extend((1_000..1_100).map(|i| (chunked_key(i), vec![4])))
         .unwrap();
-    let mut walk = d.keys();
-    // Into the second chunk; the writes below are past the chunks read so far.
-    let mut seen: Vec<String> = walk.by_ref().take(600).map(Result::unwrap).collect();
-    d.insert("k00003".into(), -3).unwrap(); // overwritten in place: not seen again
-    d.remove("k01500").unwrap();
-    d.extend((2_000..2_100).map(|i| (format!("k{i:05}"), i)))
-        .unwrap();
-    seen.extend(walk.map(Result::unwrap));
-    let expected: Vec<String> = (0..2_100)
-        .filter(|&i| i != 1_500)
-        .map(|i| format!("k{i:05}"))
-        .collect();
+    seen.extend(walked_keys(walk));
+    let expected: Vec<String> = (0..1_100).filter(|&i| i != 900).map(chunked_key).collect();
     assert!(
         seen == expected,
-        "{} keys seen, from {:?} to {:?}",
+        "{} keys seen, ending {:?}",
         seen.len(),
-        seen.first(),
         seen.last()
     );
 }
@@ -247,6 +264,35 @@ fn iteration_keeps_insertion_order_through_every_mix_of_writes() {
     d.insert("k999".into(), 5).unwrap();
     model.extend(["a key longer than the limit".into(), "k999".into()]);
     check(&d, &model);
+}
+
+#[test]
+fn a_walk_over_large_values_reads_them_a_few_at_a_time_and_misses_none() {
+    let dir = common::tempdir();
+    let d: PersistDict<String, Vec<u8>> = PersistDict::open(dir.path()).unwrap();
+    let value = |i: usize| vec![i as u8; 256 << 10];
+    // In key order, then one key that sorts first: walks of both kinds.
+    for ids in [0..30, 30..31] {
+        for i in ids {
+            let key = if i == 30 {
+                "a".to_string()
+            } else {
+                format!("k{i:02}")
+            };
+            d.insert(key, value(i)).unwrap();
+        }
+        let walked: Vec<(String, Vec<u8>)> = d.iter().map(Result::unwrap).collect();
+        assert_eq!(walked.len(), d.len().unwrap() as usize);
+        for (i, (key, v)) in walked.iter().enumerate() {
+            let expected = if i == 30 {
+                "a".to_string()
+            } else {
+                format!("k{i:02}")
+            };
+            assert_eq!(key, &expected);
+            assert!(*v == value(i), "the value of {key}");
+        }
+    }
 }
 
 #[test]

@@ -21,9 +21,17 @@ use crate::error::{Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
 
-/// Entries read per read transaction while iterating: short transactions keep LMDB from
-/// holding on to pages that writers free meanwhile.
-const ITER_CHUNK: usize = 512;
+/// Entries in a walk's first chunk, read in one read transaction. Later chunks hold about
+/// [`ITER_CHUNK_BYTES`] of keys and values, as many as the chunk before had per entry, within
+/// [`ITER_CHUNK_MIN`] and [`ITER_CHUNK_MAX`] entries. Large chunks let a walk through the
+/// insertion order find keys that arrived in random order in one scan instead of a lookup
+/// each (see `Store::values_of`); the byte bound keeps a chunk of large values small; and a
+/// read transaction that ends with its chunk keeps LMDB from holding on to pages that writers
+/// free meanwhile.
+const ITER_CHUNK: usize = 16;
+const ITER_CHUNK_BYTES: usize = 4 << 20;
+const ITER_CHUNK_MIN: usize = 8;
+const ITER_CHUNK_MAX: usize = 32_768;
 
 const INFO_FORMAT: &str = "format_version";
 const INFO_KEY_SIZE_LIMIT: &str = "key_size_limit";
@@ -983,6 +991,8 @@ struct Walk<K, V, C, KC, W> {
     after_key: Option<Vec<u8>>,
     /// Whether the walk may still read `entries` in key order.
     by_key: bool,
+    /// Entries to read in the next chunk (see [`ITER_CHUNK`]).
+    size: usize,
     /// The current chunk's encoded keys and stored values.
     keys: Vec<u8>,
     vals: Vec<u8>,
@@ -1011,6 +1021,7 @@ where
             after: None,
             after_key: None,
             by_key: true,
+            size: ITER_CHUNK,
             keys: Vec::new(),
             vals: Vec::new(),
             chunk: Vec::new(),
@@ -1025,6 +1036,7 @@ where
             after,
             after_key,
             by_key,
+            size,
             keys,
             vals,
             chunk,
@@ -1041,21 +1053,20 @@ where
             if *by_key && store.in_key_order(txn)? {
                 let from = after_key.take();
                 let mut last: Option<&[u8]> = None;
-                let n =
-                    store.key_order_chunk(txn, from.as_deref(), ITER_CHUNK, |key, record| {
-                        let start = keys.len();
-                        keys.extend_from_slice(key);
-                        let key_span = start..keys.len();
-                        chunk.push(Some(record.map_err(Box::new).map(|record| {
-                            *after = Some(record.header.seq);
-                            let start = vals.len();
-                            if W::VALUES {
-                                vals.extend_from_slice(record.value);
-                            }
-                            (key_span, start..vals.len())
-                        })));
-                        last = Some(key);
-                    })?;
+                let n = store.key_order_chunk(txn, from.as_deref(), *size, |key, record| {
+                    let start = keys.len();
+                    keys.extend_from_slice(key);
+                    let key_span = start..keys.len();
+                    chunk.push(Some(record.map_err(Box::new).map(|record| {
+                        *after = Some(record.header.seq);
+                        let start = vals.len();
+                        if W::VALUES {
+                            vals.extend_from_slice(record.value);
+                        }
+                        (key_span, start..vals.len())
+                    })));
+                    last = Some(key);
+                })?;
                 *after_key = match last {
                     Some(key) => {
                         let mut buf = from.unwrap_or_default();
@@ -1065,18 +1076,18 @@ where
                     }
                     None => from,
                 };
-                *done = n < ITER_CHUNK;
+                *done = n < *size;
                 return Ok(());
             }
             *by_key = false;
-            let mut spans = Vec::with_capacity(ITER_CHUNK);
-            let n = store.order_chunk(txn, *after, ITER_CHUNK, |seq, key| {
+            let mut spans = Vec::with_capacity(*size);
+            let n = store.order_chunk(txn, *after, *size, |seq, key| {
                 let start = keys.len();
                 keys.extend_from_slice(key);
                 spans.push(start..keys.len());
                 *after = Some(seq);
             })?;
-            *done = n < ITER_CHUNK;
+            *done = n < *size;
             if !W::VALUES {
                 chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0)))));
                 return Ok(());
@@ -1104,6 +1115,10 @@ where
         if let Err(e) = result {
             *done = true;
             chunk.push(Some(Err(Box::new(e))));
+        }
+        if !chunk.is_empty() {
+            let per_entry = ((keys.len() + vals.len()) / chunk.len()).max(1);
+            *size = (ITER_CHUNK_BYTES / per_entry).clamp(ITER_CHUNK_MIN, ITER_CHUNK_MAX);
         }
     }
 }

@@ -46,6 +46,10 @@ use crate::record::{self, Header, Record};
 /// `entries` unlisted make the two counts differ.
 const INFO_KEY_ORDER: &str = "key_order";
 
+/// See [`Store::values_of`]: a forward step through `entries` took 40 to 50 ns, a lookup of a
+/// random key 600 ns to 1 µs (100,000 entries of about 140 bytes).
+const SCAN_PER_KEY: usize = 16;
+
 /// The on-disk format this crate writes and reads (`docs/format.md`).
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
@@ -573,9 +577,11 @@ impl Store {
     ///
     /// Keys stored raw are found in one forward scan of `entries` from the smallest to the
     /// largest of them, which reads neighbouring pages instead of descending the B-tree once
-    /// per key: the common case of keys inserted in key order (ids, timestamps) reads like a
-    /// plain scan. A scan that meets more than twice as many other entries as it looks for
-    /// stops, and what it did not find is looked up key by key (as are hashed keys).
+    /// per key: keys inserted in key order (ids, timestamps) read like a plain scan. A scan
+    /// step costs about a sixteenth of a lookup, so when `entries` holds at most
+    /// [`SCAN_PER_KEY`] entries per key looked for, the scan may go through all of them;
+    /// otherwise it stops after meeting twice as many other entries as it looks for. What it
+    /// did not find is looked up key by key (as are hashed keys).
     pub(crate) fn values_of<'t>(
         &self,
         txn: &'t ReadTxn<'_>,
@@ -596,7 +602,16 @@ impl Store {
             // No upper bound: the scan stops once it has passed the last wanted key, and an
             // upper bound would cost a comparison per entry.
             let range = (Bound::Included(keys[first]), Bound::Unbounded);
-            let budget = 2 * raw.len();
+            // Not known: treated as too many to scan.
+            let entries = self
+                .entries
+                .len(txn)
+                .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+            let budget = if entries <= SCAN_PER_KEY.saturating_mul(raw.len()) {
+                entries
+            } else {
+                2 * raw.len()
+            };
             let mut others = 0;
             // `raw[next..]` are the keys the scan has not passed yet.
             let mut next = 0;
