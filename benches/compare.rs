@@ -1,7 +1,7 @@
 //! The dict against raw heed doing the same work, in the same run, and `#[memoize]` against
 //! `cached`'s disk store. Run with `cargo bench --bench compare`; at the end it prints a table
-//! of ratios and absolute figures, the best of alternating rounds for the reads, iteration and
-//! the memoized hit, then the peak-memory and sweep-stall measurements
+//! of ratios and absolute figures, the best of alternating rounds for the reads (gets and
+//! `contains_key`), iteration and the memoized hit, then the peak-memory and sweep-stall measurements
 //! (`PERSISTDICT_BENCH_MILLION_ONLY=1` runs only those, in a fresh process, for memory
 //! figures that are the dict's alone; `PERSISTDICT_BENCH_SKIP_MILLION=1` skips them).
 //!
@@ -187,7 +187,7 @@ fn reads(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("contains_key missing");
-    let missing: Vec<String> = (0..1000).map(|i| format!("absent-{i:06}")).collect();
+    let missing = missing();
     let mut at = Cycle {
         keys: &missing,
         at: 0,
@@ -216,6 +216,11 @@ fn reads(c: &mut Criterion) {
     });
     g.bench_function("dict", |b| b.iter(|| black_box(cold.len().unwrap())));
     g.finish();
+}
+
+/// Keys that neither side holds.
+fn missing() -> Vec<String> {
+    (0..1000).map(|i| format!("absent-{i:06}")).collect()
 }
 
 /// Walks every entry of raw heed, decoding each key and value: the dict's output.
@@ -439,6 +444,9 @@ const ROUNDS: usize = 15;
 /// Times each memoized call repeats in a round of [`alternating`].
 const MEMO_REPEATS: u32 = 100;
 
+/// How often a round of `contains_key` goes through the missing keys.
+const MISSING_REPEATS: u32 = 20;
+
 /// The best round of each side, in nanoseconds per operation (`ops` per round), of
 /// [`ROUNDS`] rounds that alternate between the sides.
 fn best_rounds<const S: usize>(ops: u32, sides: [&dyn Fn(); S]) -> [f64; S] {
@@ -453,7 +461,7 @@ fn best_rounds<const S: usize>(ops: u32, sides: [&dyn Fn(); S]) -> [f64; S] {
     best
 }
 
-/// The reads, iteration and the memoized hit again, in rounds that alternate between the
+/// The reads (gets and `contains_key`), iteration and the memoized hit again, in rounds that alternate between the
 /// sides; the best round of each side is the figure least disturbed by the rest of the
 /// machine. On a noisy virtual machine the medians of the criterion groups, measured one after
 /// the other, drift apart by tens of percent between runs; these ratios drift much less.
@@ -483,6 +491,26 @@ fn alternating() {
         off / raw_ns,
         show(hit),
         hit / raw_ns,
+    );
+    let missing = missing();
+    let lookups = |look: &dyn Fn(&str)| {
+        for _ in 0..MISSING_REPEATS {
+            for k in &missing {
+                look(k);
+            }
+        }
+    };
+    let [raw_ns, dict_ns] = best_rounds(
+        MISSING_REPEATS * missing.len() as u32,
+        [&|| lookups(&|k| drop(black_box(r.get(k)))), &|| {
+            lookups(&|k| _ = black_box(cold.contains_key(k).unwrap()));
+        }],
+    );
+    println!(
+        "contains_key of a missing key: raw heed get {}, dict {} (ratio {:.2})",
+        show(raw_ns),
+        show(dict_ns),
+        dict_ns / raw_ns,
     );
     let [raw_ns, dict_ns, shuffled_ns] = best_rounds(
         1,
