@@ -96,3 +96,59 @@ fn stored_bytes_match_the_documented_format() {
         ]
     );
 }
+
+/// The stored `key_order` setting of a dict that `fill` wrote to.
+fn stored_key_order(fill: &dyn Fn(&PersistDict<String, u32>)) -> Option<Vec<u8>> {
+    let dir = common::tempdir();
+    {
+        let d = PersistDict::open(dir.path()).unwrap();
+        fill(&d);
+    }
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .max_dbs(8)
+            .open(dir.path())
+            .unwrap()
+    };
+    let rtxn = env.read_txn().unwrap();
+    let info = env
+        .open_databases_and_commit(rtxn, |o, r| {
+            Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(
+                o.open_database::<Str, Bytes>(r, Some("info"))?.unwrap(),
+            ))
+        })
+        .unwrap()
+        .unwrap_commit();
+    let rtxn = env.read_txn().unwrap();
+    info.get(&rtxn, "key_order").unwrap().map(<[u8]>::to_vec)
+}
+
+#[test]
+fn the_key_order_setting_is_stored_as_documented() {
+    assert_eq!(stored_key_order(&|_| {}), Some(vec![1]), "a new dict");
+    let in_key_order = |d: &PersistDict<String, u32>| {
+        d.insert("a".into(), 1).unwrap();
+        d.extend([("b".into(), 2), ("c".into(), 3)]).unwrap();
+        d.remove("c").unwrap();
+        d.insert("a".into(), 4).unwrap();
+    };
+    assert_eq!(
+        stored_key_order(&in_key_order),
+        Some(vec![1]),
+        "keys inserted in key order, one removed, one overwritten"
+    );
+    let lower = |d: &PersistDict<String, u32>| {
+        d.insert("b".into(), 1).unwrap();
+        d.insert("a".into(), 2).unwrap();
+    };
+    assert_eq!(
+        stored_key_order(&lower),
+        Some(vec![0]),
+        "a key that sorts lower"
+    );
+    let emptied = |d: &PersistDict<String, u32>| {
+        lower(d);
+        d.clear().unwrap();
+    };
+    assert_eq!(stored_key_order(&emptied), Some(vec![1]), "emptied");
+}
