@@ -812,9 +812,10 @@ impl WriteTxn<'_> {
     /// Stores `value` (already encoded) under `key`; returns whether the key was new.
     /// An existing entry keeps its place in insertion order and its creation time.
     pub(crate) fn put(&mut self, key: &[u8], value: &[u8], limit: usize, now: u64) -> Result<bool> {
-        if let Slot::Raw(k) = Slot::of(key, limit) {
-            return self.put_raw(k, value, now);
-        }
+        let (digest, len) = match Slot::of(key, limit) {
+            Slot::Raw(k) => return self.put_raw(k, value, now),
+            Slot::Hashed { digest, len } => (digest, len),
+        };
         if !record::fits_in_bucket(key.len(), value.len()) {
             // What LMDB answers for a value too large to store raw.
             return Err(Error::Storage(heed::Error::Mdb(MdbError::BadValSize)));
@@ -833,23 +834,13 @@ impl WriteTxn<'_> {
                 accessed: now,
             }
         };
-        match Slot::of(key, limit) {
-            Slot::Raw(k) => {
-                let mut rec = Vec::new();
-                record::encode_into(&mut rec, &header, b"", value);
-                let r = store.entries.put(&mut self.txn, k, &rec);
-                self.check(r)?;
-            }
-            Slot::Hashed { digest, len } => {
-                let slot = digest_bytes(&digest, len);
-                let mut rec = Vec::new();
-                record::encode_into(&mut rec, &header, key, value);
-                let mut bucket = self.bucket_without(slot, key)?;
-                record::push_framed(&mut bucket, &rec);
-                let r = store.hashed.put(&mut self.txn, slot, &bucket);
-                self.check(r)?;
-            }
-        }
+        let slot = digest_bytes(&digest, len);
+        let mut rec = Vec::new();
+        record::encode_into(&mut rec, &header, key, value);
+        let mut bucket = self.bucket_without(slot, key)?;
+        record::push_framed(&mut bucket, &rec);
+        let r = store.hashed.put(&mut self.txn, slot, &bucket);
+        self.check(r)?;
         Ok(existing.is_none())
     }
 
