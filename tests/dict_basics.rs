@@ -171,50 +171,54 @@ fn chunked_key(i: usize) -> String {
     format!("k{i:05}")
 }
 
-/// The keys of the rest of `walk`.
-fn walked_keys(walk: impl Iterator<Item = persistdict::Result<(String, Vec<u8>)>>) -> Vec<String> {
-    walk.map(|item| item.unwrap().0).collect()
+/// The keys a walk of [`walked_in_chunks`] yields when `write` runs after its first 600: in
+/// the fourth chunk, before the chunks after it are read.
+fn keys_walked_around(write: impl FnOnce(&PersistDict<String, Vec<u8>>)) -> Vec<String> {
+    let dir = common::tempdir();
+    let d = walked_in_chunks(dir.path());
+    let mut walk = d.iter();
+    let keys = |walk: &mut dyn Iterator<Item = persistdict::Result<(String, Vec<u8>)>>| {
+        walk.map(|item| item.unwrap().0).collect::<Vec<_>>()
+    };
+    let mut seen = keys(&mut walk.by_ref().take(600));
+    write(&d);
+    seen.extend(keys(&mut walk));
+    seen
+}
+
+/// Compares long lists of keys, saying briefly how they differ.
+fn assert_keys(seen: &[String], expected: &[String]) {
+    assert!(
+        seen == expected,
+        "{} keys seen, ending {:?}; {} expected",
+        seen.len(),
+        seen.last(),
+        expected.len()
+    );
 }
 
 #[test]
 fn a_walk_goes_on_in_insertion_order_when_keys_stop_arriving_in_key_order() {
-    let dir = common::tempdir();
-    let d = walked_in_chunks(dir.path());
-    let mut walk = d.iter();
-    // Into the second chunk; the writes below are past the chunks read so far.
-    let mut seen = walked_keys(walk.by_ref().take(600));
-    // A key that sorts first, then one that sorts last.
-    d.insert("a".into(), vec![1]).unwrap();
-    d.insert("z".into(), vec![2]).unwrap();
-    seen.extend(walked_keys(walk));
+    let seen = keys_walked_around(|d| {
+        // A key that sorts first, then one that sorts last.
+        d.insert("a".into(), vec![1]).unwrap();
+        d.insert("z".into(), vec![2]).unwrap();
+    });
     let mut expected: Vec<String> = (0..1_000).map(chunked_key).collect();
     expected.extend(["a".into(), "z".into()]);
-    assert!(
-        seen == expected,
-        "{} keys seen, ending {:?}",
-        seen.len(),
-        seen.last()
-    );
+    assert_keys(&seen, &expected);
 }
 
 #[test]
 fn a_walk_sees_keys_appended_in_key_order_while_it_runs() {
-    let dir = common::tempdir();
-    let d = walked_in_chunks(dir.path());
-    let mut walk = d.iter();
-    let mut seen = walked_keys(walk.by_ref().take(600));
-    d.insert(chunked_key(3), vec![3]).unwrap(); // overwritten in place: not seen again
-    d.remove(&chunked_key(900)).unwrap();
-    d.extend((1_000..1_100).map(|i| (chunked_key(i), vec![4])))
-        .unwrap();
-    seen.extend(walked_keys(walk));
+    let seen = keys_walked_around(|d| {
+        d.insert(chunked_key(3), vec![3]).unwrap(); // overwritten in place: not seen again
+        d.remove(&chunked_key(900)).unwrap();
+        d.extend((1_000..1_100).map(|i| (chunked_key(i), vec![4])))
+            .unwrap();
+    });
     let expected: Vec<String> = (0..1_100).filter(|&i| i != 900).map(chunked_key).collect();
-    assert!(
-        seen == expected,
-        "{} keys seen, ending {:?}",
-        seen.len(),
-        seen.last()
-    );
+    assert_keys(&seen, &expected);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use heed::types::{Bytes, Str};
@@ -21,6 +22,39 @@ fn record(seq: u64, created: u64, accessed: u64, key: &[u8], value: &[u8]) -> Ve
     r
 }
 
+/// A closed dict's environment, opened with heed alone, and its databases.
+struct Raw {
+    env: heed::Env,
+    entries: heed::Database<'static, Bytes, Bytes>,
+    hashed: heed::Database<'static, Bytes, Bytes>,
+    order: heed::Database<'static, Bytes, Bytes>,
+    info: heed::Database<'static, Str, Bytes>,
+}
+
+fn open_raw(dir: &Path) -> Raw {
+    let env = unsafe { heed::EnvOpenOptions::new().max_dbs(8).open(dir).unwrap() };
+    let rtxn = env.read_txn().unwrap();
+    let (entries, hashed, order, info) = env
+        .open_databases_and_commit(rtxn, |o, r| {
+            Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit((
+                o.open_database::<Bytes, Bytes>(r, Some("entries"))?
+                    .unwrap(),
+                o.open_database::<Bytes, Bytes>(r, Some("hashed"))?.unwrap(),
+                o.open_database::<Bytes, Bytes>(r, Some("order"))?.unwrap(),
+                o.open_database::<Str, Bytes>(r, Some("info"))?.unwrap(),
+            )))
+        })
+        .unwrap()
+        .unwrap_commit();
+    Raw {
+        env,
+        entries,
+        hashed,
+        order,
+        info,
+    }
+}
+
 #[test]
 fn stored_bytes_match_the_documented_format() {
     let dir = common::tempdir();
@@ -36,26 +70,13 @@ fn stored_bytes_match_the_documented_format() {
         d.insert("a-long-key".into(), 300).unwrap();
         d.insert("a".into(), 8).unwrap();
     }
-    let env = unsafe {
-        heed::EnvOpenOptions::new()
-            .max_dbs(8)
-            .open(dir.path())
-            .unwrap()
-    };
-    let rtxn = env.read_txn().unwrap();
-    let dbs = env
-        .open_databases_and_commit(rtxn, |o, r| {
-            Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit((
-                o.open_database::<Bytes, Bytes>(r, Some("entries"))?
-                    .unwrap(),
-                o.open_database::<Bytes, Bytes>(r, Some("hashed"))?.unwrap(),
-                o.open_database::<Bytes, Bytes>(r, Some("order"))?.unwrap(),
-                o.open_database::<Str, Bytes>(r, Some("info"))?.unwrap(),
-            )))
-        })
-        .unwrap()
-        .unwrap_commit();
-    let (entries, hashed, order, info) = dbs;
+    let Raw {
+        env,
+        entries,
+        hashed,
+        order,
+        info,
+    } = open_raw(dir.path());
     let rtxn = env.read_txn().unwrap();
 
     // "a" (postcard: 01 61) fits the limit: stored raw. Overwritten: keeps seq 0 and ctime.
@@ -104,23 +125,12 @@ fn stored_key_order(fill: &dyn Fn(&PersistDict<String, u32>)) -> Option<Vec<u8>>
         let d = PersistDict::open(dir.path()).unwrap();
         fill(&d);
     }
-    let env = unsafe {
-        heed::EnvOpenOptions::new()
-            .max_dbs(8)
-            .open(dir.path())
-            .unwrap()
-    };
-    let rtxn = env.read_txn().unwrap();
-    let info = env
-        .open_databases_and_commit(rtxn, |o, r| {
-            Ok::<_, heed::Error>(heed::CommitOrAbort::<_, ()>::Commit(
-                o.open_database::<Str, Bytes>(r, Some("info"))?.unwrap(),
-            ))
-        })
+    let raw = open_raw(dir.path());
+    let rtxn = raw.env.read_txn().unwrap();
+    raw.info
+        .get(&rtxn, "key_order")
         .unwrap()
-        .unwrap_commit();
-    let rtxn = env.read_txn().unwrap();
-    info.get(&rtxn, "key_order").unwrap().map(<[u8]>::to_vec)
+        .map(<[u8]>::to_vec)
 }
 
 #[test]
