@@ -85,6 +85,28 @@ fn a_damaged_record_is_a_typed_error_naming_its_key_and_iteration_goes_on() {
 }
 
 #[test]
+fn a_damaged_record_among_keys_in_key_order_is_an_error_and_the_keys_still_walk() {
+    let dir = common::tempdir();
+    let key = |i: u32| format!("k{i:03}");
+    let d = open(dir.path(), Background::Disabled);
+    d.extend((0..100).map(|i| (key(i), i))).unwrap();
+    drop(d);
+    write_raw(dir.path(), &[(&storage_key(&key(7)), b"\xff\xfe garbage")]);
+    let d = open(dir.path(), Background::Disabled);
+    let items: Vec<_> = d.iter().collect();
+    assert_eq!(items.len(), 100);
+    assert!(
+        matches!(&items[7], Err(Error::Corrupt { key, .. }) if key.as_bytes() == storage_key("k007")),
+        "{:?}",
+        items[7]
+    );
+    assert_eq!(items.iter().filter(|r| r.is_err()).count(), 1);
+    // Walking the keys reads no record, whichever way the walk goes.
+    let keys: Vec<String> = d.keys().map(Result::unwrap).collect();
+    assert_eq!(keys, (0..100).map(key).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_record_with_a_garbage_header_is_quarantined_and_every_other_entry_is_untouched() {
     let dir = common::tempdir();
     damaged_dict(dir.path());

@@ -1057,14 +1057,19 @@ where
                     let start = keys.len();
                     keys.extend_from_slice(key);
                     let key_span = start..keys.len();
-                    chunk.push(Some(record.map_err(Box::new).map(|record| {
-                        *after = Some(record.header.seq);
-                        let start = vals.len();
-                        if W::VALUES {
-                            vals.extend_from_slice(record.value);
+                    chunk.push(Some(match record {
+                        Ok(record) => {
+                            *after = Some(record.header.seq);
+                            let start = vals.len();
+                            if W::VALUES {
+                                vals.extend_from_slice(record.value);
+                            }
+                            Ok((key_span, start..vals.len()))
                         }
-                        (key_span, start..vals.len())
-                    })));
+                        // A walk of keys alone reads no record through `order` either.
+                        Err(_) if !W::VALUES => Ok((key_span, 0..0)),
+                        Err(e) => Err(Box::new(e)),
+                    }));
                     last = Some(key);
                 })?;
                 *after_key = match last {
@@ -1080,6 +1085,7 @@ where
                 return Ok(());
             }
             *by_key = false;
+            *after_key = None;
             let mut spans = Vec::with_capacity(*size);
             let n = store.order_chunk(txn, *after, *size, |seq, key| {
                 let start = keys.len();
