@@ -171,8 +171,8 @@ fn chunked_key(i: usize) -> String {
     format!("k{i:05}")
 }
 
-/// The keys a walk of [`walked_in_chunks`] yields when `write` runs after its first 600: in
-/// the fourth chunk, before the chunks after it are read.
+/// The keys a walk of [`walked_in_chunks`] yields when `write` runs after its first 600,
+/// partway through the walk: before its later chunks are read.
 fn keys_walked_around(write: impl FnOnce(&PersistDict<String, Vec<u8>>)) -> Vec<String> {
     let dir = common::tempdir();
     let d = walked_in_chunks(dir.path());

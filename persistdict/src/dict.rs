@@ -21,16 +21,17 @@ use crate::error::{Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
 
-/// Entries in a walk's first chunk, read in one read transaction. Later chunks hold about
-/// [`ITER_CHUNK_BYTES`] of keys and values, as many as the chunk before had per entry, within
-/// [`ITER_CHUNK_MIN`] and [`ITER_CHUNK_MAX`] entries. Large chunks let a walk through the
-/// insertion order find keys that arrived in random order in one scan instead of a lookup
-/// each (see `Store::values_of`); the byte bound keeps a chunk of large values small; and a
-/// read transaction that ends with its chunk keeps LMDB from holding on to pages that writers
-/// free meanwhile.
-const ITER_CHUNK: usize = 16;
+/// Entries in a walk's first chunk, read in one read transaction. Each later chunk holds
+/// about [`ITER_CHUNK_BYTES`] of keys and values, at as many bytes per entry as the chunk
+/// before, and at most [`ITER_CHUNK_GROWTH`] times as many entries as it, within 1 and
+/// [`ITER_CHUNK_MAX`] entries. Large chunks let a walk through the insertion order find keys
+/// that arrived in random order in one scan instead of a lookup each (see
+/// `Store::values_of`); the byte bound keeps a chunk of large values small; and a read
+/// transaction that ends with its chunk keeps LMDB from holding on to pages that writers free
+/// meanwhile.
+const ITER_CHUNK: usize = 1;
 const ITER_CHUNK_BYTES: usize = 4 << 20;
-const ITER_CHUNK_MIN: usize = 8;
+const ITER_CHUNK_GROWTH: usize = 16;
 const ITER_CHUNK_MAX: usize = 32_768;
 
 const INFO_FORMAT: &str = "format_version";
@@ -1124,7 +1125,9 @@ where
         }
         if !chunk.is_empty() {
             let per_entry = ((keys.len() + vals.len()) / chunk.len()).max(1);
-            *size = (ITER_CHUNK_BYTES / per_entry).clamp(ITER_CHUNK_MIN, ITER_CHUNK_MAX);
+            *size = (ITER_CHUNK_BYTES / per_entry)
+                .min(chunk.len() * ITER_CHUNK_GROWTH)
+                .clamp(1, ITER_CHUNK_MAX);
         }
     }
 }
