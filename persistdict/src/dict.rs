@@ -698,8 +698,8 @@ where
 
     /// The entries, in insertion order.
     ///
-    /// The walk is streamed: it reads a chunk of entries per short read transaction and holds
-    /// only that chunk in memory. Entries inserted during the walk are seen if they come
+    /// The walk is streamed: it reads a chunk of entries (about 4 MiB of keys and values) per
+    /// short read transaction and holds only that chunk in memory. Entries inserted during the walk are seen if they come
     /// after its position, removed ones are not; each chunk is a consistent snapshot. An
     /// entry that can't be decoded yields an `Err` and the walk goes on with the next.
     #[must_use]
