@@ -418,11 +418,8 @@ impl Store {
     /// Remembers the key-order setting after our commit `id`. A transaction that never
     /// consulted it (`None`) added no entry, and left it as it was.
     fn key_order_committed(&self, id: u64, holds: Option<bool>) {
-        let before = self.key_order_after.load(Ordering::Relaxed);
-        let holds = match holds {
-            Some(holds) => holds,
-            None if before != 0 && before >> 1 == id.wrapping_sub(1) => before & 1 == 1,
-            None => return,
+        let Some(holds) = holds.or_else(|| self.key_order_left_by(id.wrapping_sub(1))) else {
+            return;
         };
         self.key_order_after
             .store(id << 1 | u64::from(holds), Ordering::Relaxed);
@@ -431,8 +428,13 @@ impl Store {
     /// The key-order setting as write transaction `txn` finds it, if our last commit was the
     /// one right before it.
     fn key_order_before(&self, txn: &ReadTxn<'_>) -> Option<bool> {
+        self.key_order_left_by((txn.id() as u64).wrapping_sub(1))
+    }
+
+    /// The key-order setting as our commit `id` left it, if that is the last one remembered.
+    fn key_order_left_by(&self, id: u64) -> Option<bool> {
         let after = self.key_order_after.load(Ordering::Relaxed);
-        (after != 0 && after >> 1 == (txn.id() as u64).wrapping_sub(1)).then_some(after & 1 == 1)
+        (after != 0 && after >> 1 == id).then_some(after & 1 == 1)
     }
 
     /// Doubles the map.
