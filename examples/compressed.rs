@@ -1,7 +1,7 @@
 //! A codec that compresses values with zstd on top of postcard, for large, repetitive values.
 //!
 //! ```sh
-//! cargo run --example compressed
+//! cargo run --example compressed --features persistdict-examples/codecs
 //! ```
 
 use std::borrow::Cow;

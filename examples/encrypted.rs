@@ -1,7 +1,7 @@
 //! A codec that encrypts values with ChaCha20-Poly1305 (an AEAD: tampering is detected).
 //!
 //! ```sh
-//! cargo run --example encrypted
+//! cargo run --example encrypted --features persistdict-examples/codecs
 //! ```
 //!
 //! Each value gets a fresh random nonce, stored in front of its ciphertext. Keys are not
