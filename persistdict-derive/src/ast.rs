@@ -1,12 +1,61 @@
 //! The models of the annotated items, keeping the original tokens for spans.
 
+use proc_macro2::Span;
 use syn::{
-    Expr, Field, FnArg, GenericArgument, Ident, ItemFn, ItemStruct, LitStr, Pat, PathArguments,
-    Receiver, ReturnType, Type, Visibility,
+    Expr, Field, FnArg, GenericArgument, Ident, ItemFn, ItemStruct, LitStr, Pat, Path,
+    PathArguments, Receiver, ReturnType, Type, Visibility,
 };
 
-use crate::attr::{self, FieldOptions};
+use crate::attr::{self, Durability, FieldOptions, Options};
 use crate::ctxt::Ctxt;
+use crate::symbol::{PATH, PERSISTENT};
+
+/// An item attribute's options with their defaults applied: what `expand` reads.
+pub(crate) struct ItemOptions {
+    pub(crate) path: LitStr,
+    pub(crate) expire_days: Option<u32>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) cache: Option<usize>,
+    /// The value codec's type; the runtime's `Postcard` if `None`.
+    pub(crate) codec: Option<Path>,
+    pub(crate) durability: Option<Durability>,
+    /// Where the runtime crate is; `::persistdict` if `None`.
+    pub(crate) krate: Option<Path>,
+    /// `#[persistent]` on a struct: the handle type's name, if not `<Struct>Store`.
+    pub(crate) handle: Option<Ident>,
+    /// `#[memoize]`: part of the namespace.
+    pub(crate) version: u32,
+    /// `#[memoize]`: whether the function's code is part of the namespace.
+    pub(crate) invalidate_on_change: bool,
+}
+
+impl ItemOptions {
+    /// The options of attribute `attr` (its name). A missing `path` is recorded in `cx` and
+    /// left empty: with an error recorded, the item is never expanded.
+    pub(crate) fn resolve(cx: &Ctxt, options: Options, attr: &str) -> Self {
+        let path = options.path.value.unwrap_or_else(|| {
+            cx.push(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "missing `{PATH}` option; add one, like `#[{attr}({PATH} = \"data/{attr}\")]`"
+                ),
+            ));
+            LitStr::new("", Span::call_site())
+        });
+        ItemOptions {
+            path,
+            expire_days: options.expire_days.value,
+            name: options.name.value,
+            cache: options.cache.value,
+            codec: options.codec.value,
+            durability: options.durability.value,
+            krate: options.krate.value,
+            handle: options.handle.value,
+            version: options.version.value.unwrap_or(0),
+            invalidate_on_change: options.invalidate_on_change.value.unwrap_or(true),
+        }
+    }
+}
 
 /// What `#[persistent]` was put on.
 pub(crate) enum Persistent {
@@ -17,6 +66,7 @@ pub(crate) enum Persistent {
 }
 
 pub(crate) struct StructModel {
+    pub(crate) options: ItemOptions,
     /// The struct as the user wrote it, minus the field attributes of ours.
     pub(crate) item: ItemStruct,
     pub(crate) fields: Vec<FieldModel>,
@@ -32,6 +82,7 @@ pub(crate) struct FieldModel {
 }
 
 pub(crate) struct MapModel {
+    pub(crate) options: ItemOptions,
     /// The item's attributes (documentation, `cfg`...), kept on the generated type.
     pub(crate) attrs: Vec<syn::Attribute>,
     pub(crate) vis: Visibility,
@@ -46,8 +97,9 @@ pub(crate) struct MapModel {
 const MAP_TYPES: [&str; 3] = ["HashMap", "BTreeMap", "IndexMap"];
 
 impl Persistent {
-    /// The model of `item`, or `None` after recording why it can't have one.
-    pub(crate) fn from_item(cx: &Ctxt, item: &syn::Item) -> Option<Self> {
+    /// The model of `item` with its resolved `options`, or `None` after recording why it
+    /// can't have one.
+    pub(crate) fn from_item(cx: &Ctxt, item: &syn::Item, options: ItemOptions) -> Option<Self> {
         let what = "`#[persistent]` goes on a struct with named fields or on a map type";
         match item {
             syn::Item::Struct(s) => {
@@ -59,9 +111,9 @@ impl Persistent {
                     return None;
                 }
                 match &s.fields {
-                    syn::Fields::Named(_) => {
-                        Some(Persistent::Struct(Box::new(StructModel::new(cx, s))))
-                    }
+                    syn::Fields::Named(_) => Some(Persistent::Struct(Box::new(StructModel::new(
+                        cx, s, options,
+                    )))),
                     syn::Fields::Unnamed(fields) => {
                         let map = (fields.unnamed.len() == 1)
                             .then(|| map_types(&fields.unnamed[0].ty))
@@ -76,7 +128,7 @@ impl Persistent {
                         };
                         let map = fields.unnamed[0].ty.clone();
                         Some(Persistent::Map(Box::new(MapModel::new(
-                            cx, s, key, value, map,
+                            cx, s, key, value, map, options,
                         ))))
                     }
                     syn::Fields::Unit => {
@@ -101,6 +153,7 @@ impl Persistent {
                     return None;
                 };
                 Some(Persistent::Map(Box::new(MapModel {
+                    options,
                     attrs: t.attrs.clone(),
                     vis: t.vis.clone(),
                     ident: t.ident.clone(),
@@ -126,25 +179,25 @@ impl Persistent {
 }
 
 impl StructModel {
-    fn new(cx: &Ctxt, item: &ItemStruct) -> Self {
+    fn new(cx: &Ctxt, item: &ItemStruct, options: ItemOptions) -> Self {
         let mut item = item.clone();
         let mut fields = Vec::new();
         for field in &mut item.fields {
             fields.push(FieldModel::new(cx, field));
-            field.attrs.retain(|a| !a.path().is_ident("persistent"));
+            field.attrs.retain(|a| !a.path().is_ident(PERSISTENT));
         }
-        StructModel { item, fields }
+        StructModel {
+            options,
+            item,
+            fields,
+        }
     }
 }
 
 impl FieldModel {
     fn new(cx: &Ctxt, field: &Field) -> Self {
         let mut options = FieldOptions::new();
-        for a in field
-            .attrs
-            .iter()
-            .filter(|a| a.path().is_ident("persistent"))
-        {
+        for a in field.attrs.iter().filter(|a| a.path().is_ident(PERSISTENT)) {
             attr::parse_field(cx, a, &mut options);
         }
         // Named fields always have an identifier.
@@ -167,7 +220,14 @@ impl FieldModel {
 }
 
 impl MapModel {
-    fn new(cx: &Ctxt, s: &ItemStruct, key: Type, value: Type, map: Type) -> Self {
+    fn new(
+        cx: &Ctxt,
+        s: &ItemStruct,
+        key: Type,
+        value: Type,
+        map: Type,
+        options: ItemOptions,
+    ) -> Self {
         for a in s.attrs.iter().filter(|a| a.path().is_ident("derive")) {
             cx.error(
                 a,
@@ -176,6 +236,7 @@ impl MapModel {
             );
         }
         MapModel {
+            options,
             attrs: s.attrs.clone(),
             vis: s.vis.clone(),
             ident: s.ident.clone(),
@@ -212,6 +273,7 @@ pub(crate) fn unraw(ident: &Ident) -> String {
 
 /// A `#[memoize]`d function.
 pub(crate) struct MemoFn {
+    pub(crate) options: ItemOptions,
     pub(crate) item: ItemFn,
     pub(crate) receiver: Option<Receiver>,
     pub(crate) args: Vec<Arg>,
@@ -254,7 +316,13 @@ impl Output {
 
 impl MemoFn {
     /// The model of `item`; what can't be memoized is recorded in `cx`.
-    pub(crate) fn new(cx: &Ctxt, item: ItemFn, ignore: &[Ident], store_all: bool) -> Self {
+    pub(crate) fn new(
+        cx: &Ctxt,
+        item: ItemFn,
+        options: ItemOptions,
+        ignore: &[Ident],
+        store_all: bool,
+    ) -> Self {
         let mut receiver = None;
         let mut args = Vec::new();
         for input in &item.sig.inputs {
@@ -287,6 +355,7 @@ impl MemoFn {
             }
         };
         MemoFn {
+            options,
             item,
             receiver,
             args,

@@ -8,6 +8,10 @@ use syn::parse::Parser;
 use syn::{Expr, Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
+use crate::symbol::{
+    CACHE, CODEC, CRATE, DEFAULT, DURABILITY, EVENTUAL, EXPIRE_DAYS, HANDLE, IGNORE, IMMEDIATE,
+    INVALIDATE_ON_CHANGE, MEMOIZE, NAME, PATH, PERSISTENT, RENAME, STORE_ALL, VERSION,
+};
 
 /// Which attribute is being parsed; it names the options it accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -20,38 +24,21 @@ pub(crate) enum Attr {
 impl Attr {
     fn name(self) -> &'static str {
         match self {
-            Attr::Persistent | Attr::PersistentField => "persistent",
-            Attr::Memoize => "memoize",
+            Attr::Persistent | Attr::PersistentField => PERSISTENT,
+            Attr::Memoize => MEMOIZE,
         }
     }
 
-    fn options(self) -> &'static [&'static str] {
-        match self {
-            Attr::Persistent => &[
-                "path",
-                "expire_days",
-                "name",
-                "cache",
-                "codec",
-                "durability",
-                "crate",
-                "handle",
-            ],
-            Attr::PersistentField => &["default", "rename"],
-            Attr::Memoize => &[
-                "path",
-                "expire_days",
-                "name",
-                "cache",
-                "codec",
-                "durability",
-                "crate",
-                "version",
-                "invalidate_on_change",
-                "ignore",
-                "store_all",
-            ],
-        }
+    /// The options it accepts, in the order error messages list them.
+    fn options(self) -> impl Iterator<Item = &'static str> + Clone {
+        /// The options of both attributes on an item.
+        const SHARED: [&str; 7] = [PATH, EXPIRE_DAYS, NAME, CACHE, CODEC, DURABILITY, CRATE];
+        let (shared, own): (&[&str], &[&str]) = match self {
+            Attr::Persistent => (&SHARED, &[HANDLE]),
+            Attr::PersistentField => (&[], &[DEFAULT, RENAME]),
+            Attr::Memoize => (&SHARED, &[VERSION, INVALIDATE_ON_CHANGE, IGNORE, STORE_ALL]),
+        };
+        shared.iter().chain(own).copied()
     }
 }
 
@@ -113,8 +100,8 @@ pub(crate) struct FieldOptions {
 impl FieldOptions {
     pub(crate) fn new() -> Self {
         FieldOptions {
-            default: Slot::new("default"),
-            rename: Slot::new("rename"),
+            default: Slot::new(DEFAULT),
+            rename: Slot::new(RENAME),
         }
     }
 }
@@ -123,56 +110,56 @@ impl FieldOptions {
 /// the parse; wrong values and duplicates are collected in `cx` and parsing goes on.
 pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Options> {
     let mut o = Options {
-        path: Slot::new("path"),
-        expire_days: Slot::new("expire_days"),
-        name: Slot::new("name"),
-        cache: Slot::new("cache"),
-        codec: Slot::new("codec"),
-        durability: Slot::new("durability"),
-        krate: Slot::new("crate"),
-        handle: Slot::new("handle"),
-        version: Slot::new("version"),
-        invalidate_on_change: Slot::new("invalidate_on_change"),
-        ignore: Slot::new("ignore"),
-        store_all: Slot::new("store_all"),
+        path: Slot::new(PATH),
+        expire_days: Slot::new(EXPIRE_DAYS),
+        name: Slot::new(NAME),
+        cache: Slot::new(CACHE),
+        codec: Slot::new(CODEC),
+        durability: Slot::new(DURABILITY),
+        krate: Slot::new(CRATE),
+        handle: Slot::new(HANDLE),
+        version: Slot::new(VERSION),
+        invalidate_on_change: Slot::new(INVALIDATE_ON_CHANGE),
+        ignore: Slot::new(IGNORE),
+        store_all: Slot::new(STORE_ALL),
     };
     let parser = syn::meta::parser(|meta| {
         let key = meta.path.clone();
-        let known = |name: &str| attr.options().contains(&name) && meta.path.is_ident(name);
-        if known("path") {
+        let known = |name: &str| attr.options().any(|o| o == name) && meta.path.is_ident(name);
+        if known(PATH) {
             let v = string(cx, &meta, "path = \"state/app\"")?;
             o.path.set(cx, attr, &key, v);
-        } else if known("expire_days") {
+        } else if known(EXPIRE_DAYS) {
             let v = int(cx, &meta, "expire_days = 30")?;
             o.expire_days.set(cx, attr, &key, v);
-        } else if known("name") {
+        } else if known(NAME) {
             let v = string(cx, &meta, "name = \"app\"")?;
             o.name.set(cx, attr, &key, v);
-        } else if known("cache") {
+        } else if known(CACHE) {
             let v = int(cx, &meta, "cache = 128")?;
             o.cache.set(cx, attr, &key, v);
-        } else if known("codec") {
+        } else if known(CODEC) {
             let v = parsed(cx, &meta, "codec = \"persistdict::Json\"")?;
             o.codec.set(cx, attr, &key, v);
-        } else if known("durability") {
+        } else if known(DURABILITY) {
             let v = durability(cx, &meta)?;
             o.durability.set(cx, attr, &key, v);
-        } else if known("crate") {
+        } else if known(CRATE) {
             let v = parsed(cx, &meta, "crate = \"my_persistdict\"")?;
             o.krate.set(cx, attr, &key, v);
-        } else if known("handle") {
+        } else if known(HANDLE) {
             let v = parsed(cx, &meta, "handle = \"AppStateStore\"")?;
             o.handle.set(cx, attr, &key, v);
-        } else if known("version") {
+        } else if known(VERSION) {
             let v = int(cx, &meta, "version = 2")?;
             o.version.set(cx, attr, &key, v);
-        } else if known("invalidate_on_change") {
+        } else if known(INVALIDATE_ON_CHANGE) {
             let v = boolean(cx, &meta, "invalidate_on_change = false")?;
             o.invalidate_on_change.set(cx, attr, &key, v);
-        } else if known("store_all") {
+        } else if known(STORE_ALL) {
             let v = boolean(cx, &meta, "store_all = true")?;
             o.store_all.set(cx, attr, &key, v);
-        } else if known("ignore") {
+        } else if known(IGNORE) {
             let mut names = Vec::new();
             meta.parse_nested_meta(|inner| {
                 match inner.path.get_ident() {
@@ -195,10 +182,10 @@ pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Opt
 pub(crate) fn parse_field(cx: &Ctxt, attr: &syn::Attribute, o: &mut FieldOptions) {
     let result = attr.parse_nested_meta(|meta| {
         let key = meta.path.clone();
-        if meta.path.is_ident("default") {
+        if meta.path.is_ident(DEFAULT) {
             let v = meta.value()?.parse::<Expr>()?;
             o.default.set(cx, Attr::PersistentField, &key, Some(v));
-        } else if meta.path.is_ident("rename") {
+        } else if meta.path.is_ident(RENAME) {
             let v = string(cx, &meta, "rename = \"stored_name\"")?;
             o.rename.set(cx, Attr::PersistentField, &key, v);
         } else {
@@ -218,7 +205,6 @@ fn unknown(attr: Attr, meta: &ParseNestedMeta<'_>) -> syn::Error {
         .map_or_else(|| meta.path.to_token_stream().to_string(), Ident::to_string);
     let accepted = attr
         .options()
-        .iter()
         .map(|o| format!("`{o}`"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -317,10 +303,13 @@ fn durability(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Durab
     let example = "durability = \"eventual\"";
     Ok(
         string(cx, meta, example)?.and_then(|s| match s.value().as_str() {
-            "immediate" => Some(Durability::Immediate),
-            "eventual" => Some(Durability::Eventual),
+            IMMEDIATE => Some(Durability::Immediate),
+            EVENTUAL => Some(Durability::Eventual),
             _ => {
-                cx.error(&s, "expected `\"immediate\"` or `\"eventual\"`");
+                cx.error(
+                    &s,
+                    format!("expected `\"{IMMEDIATE}\"` or `\"{EVENTUAL}\"`"),
+                );
                 None
             }
         }),

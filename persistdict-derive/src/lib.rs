@@ -8,8 +8,9 @@
 //! anything is wrong, the item is emitted unchanged next to the errors, so its uses don't
 //! produce errors of their own.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
-use proc_macro2::Span;
 use quote::{ToTokens, quote};
 
 mod ast;
@@ -17,34 +18,35 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod symbol;
 
-use ast::{MemoFn, Persistent};
+use ast::{ItemOptions, MemoFn, Persistent};
 use attr::Attr;
 use ctxt::Ctxt;
+use symbol::{MEMOIZE, PERSISTENT};
 
 /// Makes a struct of typed fields, or a map type, persistent. See `persistdict::persistent`.
 #[proc_macro_attribute]
 pub fn persistent(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(input as syn::Item);
     let cx = Ctxt::default();
-    let options = attr::parse(&cx, Attr::Persistent, args.into());
-    let model = Persistent::from_item(&cx, &item);
-    let expanded = match (options, model) {
-        (Ok(options), Some(model)) => {
-            let path = required_path(&cx, &options, "persistent");
-            if let Persistent::Struct(s) = &model {
-                check::persistent_struct(&cx, s);
-            }
-            path.map(|path| match &model {
-                Persistent::Struct(s) => expand::persistent::structure(s, &options, &path),
-                Persistent::Map(m) => expand::persistent::map(m, &options, &path),
+    let expanded = match attr::parse(&cx, Attr::Persistent, args.into()) {
+        Ok(options) => {
+            let options = ItemOptions::resolve(&cx, options, PERSISTENT);
+            Persistent::from_item(&cx, &item, options).map(|model| {
+                if let Persistent::Struct(s) = &model {
+                    check::persistent_struct(&cx, s);
+                }
+                match &model {
+                    Persistent::Struct(s) => expand::persistent::structure(s),
+                    Persistent::Map(m) => expand::persistent::map(m),
+                }
             })
         }
-        (Err(error), _) => {
+        Err(error) => {
             cx.push(error);
             None
         }
-        (Ok(_), None) => None,
     };
     finish(cx, expanded, || fallback_item(&item))
 }
@@ -58,10 +60,10 @@ pub fn memoize(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(options) => {
             let ignore = options.ignore.value.clone().unwrap_or_default();
             let store_all = options.store_all.value.unwrap_or(false);
-            let model = MemoFn::new(&cx, item.clone(), &ignore, store_all);
+            let options = ItemOptions::resolve(&cx, options, MEMOIZE);
+            let model = MemoFn::new(&cx, item.clone(), options, &ignore, store_all);
             check::memoize(&cx, &model, &ignore);
-            required_path(&cx, &options, "memoize")
-                .map(|path| expand::memoize::function(&model, &options, &path))
+            Some(expand::memoize::function(&model))
         }
         Err(error) => {
             cx.push(error);
@@ -69,17 +71,6 @@ pub fn memoize(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     finish(cx, expanded, || item.to_token_stream())
-}
-
-fn required_path(cx: &Ctxt, options: &attr::Options, name: &str) -> Option<syn::LitStr> {
-    let path = options.path.value.clone();
-    if path.is_none() {
-        cx.push(syn::Error::new(
-            Span::call_site(),
-            format!("missing `path` option; add one, like `#[{name}(path = \"data/{name}\")]`"),
-        ));
-    }
-    path
 }
 
 /// The expansion, or, if any error was recorded, the original item and the errors.
@@ -105,7 +96,7 @@ fn fallback_item(item: &syn::Item) -> proc_macro2::TokenStream {
     let mut item = item.clone();
     if let syn::Item::Struct(s) = &mut item {
         for field in &mut s.fields {
-            field.attrs.retain(|a| !a.path().is_ident("persistent"));
+            field.attrs.retain(|a| !a.path().is_ident(PERSISTENT));
         }
     }
     item.into_token_stream()

@@ -2,10 +2,10 @@
 //! freeing the reader slots of dead processes.
 //!
 //! One worker per shared store (not per handle). It holds only a `Weak` reference, so it
-//! never keeps a dict open; it stops when the last handle is dropped (the store's `Drop`
-//! disconnects its channel and joins it) and, being a plain thread, never keeps the process
-//! alive. Each sweep and check works in chunks of [`CHUNK`] entries per write transaction,
-//! so writers and readers never wait long behind it.
+//! never keeps a dict open; it stops when the last handle is dropped (the registry in
+//! `shared.rs` disconnects its channel and joins it) and, being a plain thread, never keeps the process
+//! alive. Sweeps and checks work in chunks (`store::repair`), so writers and readers never
+//! wait long behind it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -14,59 +14,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::env::{Durability, Shared, Store, WriteTxn};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::options::{Background, Durability};
+use crate::store::{IntegrityReport, Store};
 
-/// Entries examined per write transaction by sweeps and checks.
-pub(crate) const CHUNK: usize = 1_000;
-/// Pause between chunks, so that writers waiting for LMDB's lock get it.
-const CHUNK_PAUSE: Duration = Duration::from_micros(50);
-
-/// When the checks and sweeps of a dict run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Background {
-    /// A worker thread runs the integrity check and an expiry sweep right after open (which
-    /// returns at once), then sweeps and flushes periodically.
-    #[default]
-    Thread,
-    /// `open` runs the integrity check and an expiry sweep before returning (bounded by
-    /// `background_timeout`); then the worker thread sweeps and flushes periodically.
-    Foreground,
-    /// No worker: no checks, no automatic expiry, access times stored only by
-    /// [`flush`](crate::PersistDict::flush) and when the last handle closes.
-    /// [`expire_now`](crate::PersistDict::expire_now) still works.
-    Disabled,
-}
-
-/// What an integrity check found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IntegrityReport {
-    /// Records examined.
-    pub checked: u64,
-    /// Inconsistencies fixed: access times before creation times, records missing from or
-    /// dangling in the insertion order.
-    pub repaired: u64,
-    /// Storage slots whose bytes could not be read at all, moved to the quarantine database
-    /// (nothing is deleted).
-    pub quarantined: u64,
-    /// Keys whose value does not decode as the dict's value type (reported, not removed).
-    /// Only [`PersistDict::check_integrity`](crate::PersistDict::check_integrity) fills this.
-    pub undecodable: Vec<crate::KeyBytes>,
-    /// Whether the check stopped at its time budget before the end.
-    pub incomplete: bool,
-}
-
-impl IntegrityReport {
-    fn add(&mut self, other: &IntegrityReport) {
-        self.checked += other.checked;
-        self.repaired += other.repaired;
-        self.quarantined += other.quarantined;
-    }
-}
-
-/// What the worker did, for `stats()`.
+/// What the worker, and the sweeps and checks run on demand, counted in this process, for
+/// `stats()`.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) expired: AtomicU64,
@@ -77,7 +30,8 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn record_error(&self, name: &str, what: &str, error: &crate::Error) {
+    /// Counts and logs a failure of `what` in the dict labelled `name`.
+    pub(crate) fn record_error(&self, name: &str, what: &str, error: &Error) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(dict = name, %error, "{what} failed");
         *self
@@ -85,18 +39,25 @@ impl Counters {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(format!("{what}: {error}"));
     }
+
+    /// The last failure recorded.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// What the worker needs to know.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub(crate) struct WorkerConfig {
     pub(crate) name: String,
     pub(crate) mode: Background,
     pub(crate) expire_after: Option<Duration>,
     pub(crate) sweep_interval: Duration,
     pub(crate) flush_interval: Duration,
     pub(crate) timeout: Duration,
-    pub(crate) limit: usize,
     pub(crate) clock: Clock,
 }
 
@@ -107,8 +68,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Disconnects the worker and waits for it, unless called from the worker itself (when
-    /// the worker held the last reference to the store for a moment).
+    /// Disconnects the worker and waits for it, unless called from the worker itself.
     pub(crate) fn stop(self) {
         drop(self.stop);
         if self.thread.thread().id() != std::thread::current().id() {
@@ -117,76 +77,78 @@ impl Worker {
     }
 }
 
-/// Runs the open-time work in the caller's thread (foreground mode) and starts the worker
-/// of `store` if it has none yet.
-pub(crate) fn start(shared: &Shared, config: Config) {
-    let store = shared.store();
+/// Runs the open-time work in the caller's thread (foreground mode) and starts a worker for
+/// `store`; `None` when the mode is [`Background::Disabled`] or the thread could not be
+/// started (counted as an [`Error::WorkerStart`]).
+pub(crate) fn start(
+    store: &Arc<Store>,
+    counters: &Arc<Counters>,
+    config: WorkerConfig,
+) -> Option<Worker> {
     if config.mode == Background::Disabled {
-        return;
-    }
-    let mut slot = shared.worker.lock().unwrap_or_else(PoisonError::into_inner);
-    if slot.is_some() {
-        return;
+        return None;
     }
     let deadline = Instant::now() + config.timeout;
     if config.mode == Background::Foreground {
-        open_time_work(store, &config, deadline);
+        open_time_work(store, counters, &config, deadline);
     }
     let name = config.name.clone();
     let (stop, stopped) = mpsc::channel::<()>();
     let weak = Arc::downgrade(store);
+    let worker_counters = Arc::clone(counters);
     let spawned = std::thread::Builder::new()
         .name("persistdict-bg".into())
         .spawn(move || {
             if config.mode == Background::Thread {
                 match weak.upgrade() {
-                    Some(store) => open_time_work(&store, &config, deadline),
+                    Some(store) => open_time_work(&store, &worker_counters, &config, deadline),
                     None => return,
                 }
             }
-            run(&weak, &config, &stopped);
+            run(&weak, &worker_counters, &config, &stopped);
         });
     match spawned {
-        Ok(thread) => *slot = Some(Worker { stop, thread }),
-        Err(error) => store.counters.record_error(
-            &name,
-            "starting the worker",
-            &crate::Error::Io {
+        Ok(thread) => Some(Worker { stop, thread }),
+        Err(source) => {
+            let error = Error::WorkerStart {
                 path: store.path().to_path_buf(),
-                source: error,
-            },
-        ),
+                source,
+            };
+            counters.record_error(&name, "starting the worker", &error);
+            None
+        }
     }
 }
 
-fn open_time_work(store: &Store, config: &Config, deadline: Instant) {
-    match check(store, config.limit, config.clock.now_ms(), Some(deadline)) {
+fn open_time_work(store: &Store, counters: &Counters, config: &WorkerConfig, deadline: Instant) {
+    match check(store, counters, config.clock.now_ms(), Some(deadline)) {
         Ok(report) => {
             if report.quarantined > 0 || report.repaired > 0 {
                 tracing::warn!(dict = %config.name, ?report, "integrity check repaired the dict");
             }
         }
-        Err(error) => store
-            .counters
-            .record_error(&config.name, "integrity check", &error),
+        Err(error) => counters.record_error(&config.name, "integrity check", &error),
     }
     if let Some(expire_after) = config.expire_after
         && let Err(error) = sweep(
             store,
+            counters,
             &config.name,
             &config.clock,
-            config.limit,
             expire_after,
             Some(deadline),
         )
     {
-        store
-            .counters
-            .record_error(&config.name, "expiry sweep", &error);
+        counters.record_error(&config.name, "expiry sweep", &error);
     }
 }
 
-fn run(weak: &Weak<Store>, config: &Config, stopped: &mpsc::Receiver<()>) {
+fn run(
+    weak: &Weak<Store>,
+    counters: &Counters,
+    config: &WorkerConfig,
+    stopped: &mpsc::Receiver<()>,
+) {
     let tick = config
         .flush_interval
         .min(config.sweep_interval)
@@ -199,21 +161,15 @@ fn run(weak: &Weak<Store>, config: &Config, stopped: &mpsc::Receiver<()>) {
         }
         let Some(store) = weak.upgrade() else { return };
         if let Err(error) = store.flush_atimes() {
-            store
-                .counters
-                .record_error(&config.name, "storing access times", &error);
+            counters.record_error(&config.name, "storing access times", &error);
         }
         if let Err(error) = store.clear_stale_readers() {
-            store
-                .counters
-                .record_error(&config.name, "clearing stale readers", &error);
+            counters.record_error(&config.name, "clearing stale readers", &error);
         }
         if store.durability() == Durability::Eventual
             && let Err(error) = store.sync()
         {
-            store
-                .counters
-                .record_error(&config.name, "periodic sync", &error);
+            counters.record_error(&config.name, "periodic sync", &error);
         }
         if let Some(expire_after) = config.expire_after
             && last_sweep.elapsed() >= config.sweep_interval
@@ -221,83 +177,36 @@ fn run(weak: &Weak<Store>, config: &Config, stopped: &mpsc::Receiver<()>) {
             last_sweep = Instant::now();
             if let Err(error) = sweep(
                 &store,
+                counters,
                 &config.name,
                 &config.clock,
-                config.limit,
                 expire_after,
                 None,
             ) {
-                store
-                    .counters
-                    .record_error(&config.name, "expiry sweep", &error);
+                counters.record_error(&config.name, "expiry sweep", &error);
             }
         }
     }
 }
 
-/// Whether chunked work must stop: past its deadline, or the last handle is gone.
-fn out_of_time(store: &Store, deadline: Option<Instant>) -> bool {
-    store.stopping.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)
-}
-
-/// Runs `step` in one write transaction per chunk, each time from the position the previous
-/// one reached, until it reports the end (returns `true`) or time is up (returns `false`).
-/// Each chunk's output goes to `committed` once its transaction is committed: a step replayed
-/// after the map grew is counted once.
-fn chunked<P, T>(
-    store: &Store,
-    deadline: Option<Instant>,
-    mut step: impl FnMut(&mut WriteTxn<'_>, Option<&P>) -> Result<(Option<P>, bool, T)>,
-    mut committed: impl FnMut(T),
-) -> Result<bool> {
-    let mut after = None;
-    loop {
-        let (reached, done, output) = store.write(|w| step(w, after.as_ref()))?;
-        committed(output);
-        after = reached;
-        if done {
-            return Ok(true);
-        }
-        if out_of_time(store, deadline) {
-            return Ok(false);
-        }
-        // LMDB's writer lock is not fair: without a pause, the next chunk takes it back
-        // before a waiting writer wakes up, and that writer waits for the whole sweep.
-        std::thread::sleep(CHUNK_PAUSE);
-    }
-}
-
-/// Removes entries not accessed for `expire_after`, in chunks; returns their keys.
+/// Removes entries not accessed for `expire_after`, in chunks, and counts them; returns their
+/// keys.
 pub(crate) fn sweep(
     store: &Store,
+    counters: &Counters,
     name: &str,
     clock: &Clock,
-    limit: usize,
     expire_after: Duration,
     deadline: Option<Instant>,
 ) -> Result<Vec<Vec<u8>>> {
-    // Stored access times must be current before they are judged.
-    store.flush_atimes()?;
     let cutoff = clock
         .now_ms()
         .saturating_sub(expire_after.as_millis() as u64);
-    let mut removed = Vec::new();
-    chunked(
-        store,
-        deadline,
-        |w, after: Option<&u64>| {
-            let pending = |k: &[u8]| store.pending_atime(k);
-            let (chunk, reached, done) =
-                w.expire_chunk(after.copied(), CHUNK, cutoff, limit, pending)?;
-            Ok((reached, done, chunk))
-        },
-        |chunk| removed.extend(chunk),
-    )?;
-    store
-        .counters
+    let removed = store.sweep(cutoff, deadline)?;
+    counters
         .expired
         .fetch_add(removed.len() as u64, Ordering::Relaxed);
-    store.counters.sweeps.fetch_add(1, Ordering::Relaxed);
+    counters.sweeps.fetch_add(1, Ordering::Relaxed);
     if !removed.is_empty() {
         tracing::info!(
             dict = name,
@@ -308,48 +217,15 @@ pub(crate) fn sweep(
     Ok(removed)
 }
 
-/// Walks every record in chunks: quarantines what can't be read, repairs what is
-/// inconsistent.
+/// Runs the integrity check and counts what it quarantined.
 pub(crate) fn check(
     store: &Store,
-    limit: usize,
+    counters: &Counters,
     now: u64,
     deadline: Option<Instant>,
 ) -> Result<IntegrityReport> {
-    let mut report = IntegrityReport::default();
-    let mut complete = true;
-    for hashed in [false, true] {
-        if complete {
-            complete = chunked(
-                store,
-                deadline,
-                |w, after: Option<&Vec<u8>>| {
-                    let mut chunk = IntegrityReport::default();
-                    let after = after.map(Vec::as_slice);
-                    let (reached, done) =
-                        w.check_slots_chunk(hashed, after, CHUNK, limit, now, &mut chunk)?;
-                    Ok((reached, done, chunk))
-                },
-                |chunk| report.add(&chunk),
-            )?;
-        }
-    }
-    if complete {
-        complete = chunked(
-            store,
-            deadline,
-            |w, after: Option<&u64>| {
-                let mut chunk = IntegrityReport::default();
-                let (reached, done) =
-                    w.check_order_chunk(after.copied(), CHUNK, limit, &mut chunk)?;
-                Ok((reached, done, chunk))
-            },
-            |chunk| report.add(&chunk),
-        )?;
-    }
-    report.incomplete = !complete;
-    store
-        .counters
+    let report = store.check(now, deadline)?;
+    counters
         .quarantined
         .fetch_add(report.quarantined, Ordering::Relaxed);
     Ok(report)

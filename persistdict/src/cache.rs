@@ -12,8 +12,8 @@
 //! raced with a newer commit can't put an older value back.
 //!
 //! Some commits of this process change no value: the worker's flushes of access times. They
-//! are listed in [`QuietCommits`], and a cache counts them as accounted for, so a flush every
-//! `flush_interval` does not empty every cache of the store.
+//! are listed in [`QuietCommits`] (`commits.rs`), and a cache counts them as accounted for, so
+//! a flush every `flush_interval` does not empty every cache of the store.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lru::LruCache;
 
+use crate::commits::QuietCommits;
 use crate::key::KeyBuf;
 
 /// What a commit did to one key.
@@ -31,36 +32,7 @@ pub(crate) enum Change<V> {
     Forget,
 }
 
-/// How many of the latest quiet commits are remembered. A cache that falls further behind
-/// than that empties itself, as it would after a foreign commit.
-const QUIET_KEPT: usize = 16;
-
-/// The ids of the latest commits of a store, by this process, that changed no value.
-#[derive(Default)]
-pub(crate) struct QuietCommits {
-    /// A ring of ids, and where the next one goes; 0 is never a commit's id.
-    ids: Mutex<([u64; QUIET_KEPT], usize)>,
-}
-
-impl QuietCommits {
-    /// Records that commit `id` changed no value.
-    pub(crate) fn record(&self, id: u64) {
-        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
-        let (ring, next) = &mut *ids;
-        ring[*next] = id;
-        *next = (*next + 1) % QUIET_KEPT;
-    }
-
-    /// Whether every commit after `after`, up to and including `upto`, changed no value.
-    fn cover(&self, after: u64, upto: u64) -> bool {
-        if upto <= after || upto - after > QUIET_KEPT as u64 {
-            return false;
-        }
-        let ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
-        (after + 1..=upto).all(|id| ids.0.contains(&id))
-    }
-}
-
+/// The cache of one handle (see the module docs).
 pub(crate) struct Cache<V> {
     state: Option<Mutex<State<V>>>,
     quiet: Arc<QuietCommits>,
@@ -223,6 +195,7 @@ impl<V: Clone> Cache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commits::QUIET_KEPT;
 
     fn get(cache: &Cache<i32>, key: &[u8], last_txn_id: u64) -> Option<i32> {
         cache.get(key, || last_txn_id, 0).map(|(value, _)| value)

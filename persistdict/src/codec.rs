@@ -146,6 +146,7 @@ impl Codec for Postcard {
 /// JSON ([serde_json](https://docs.rs/serde_json)): larger and slower than postcard, but
 /// readable by any tool.
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json;
 
@@ -174,6 +175,7 @@ impl Codec for Json {
 /// covers 1.x and 2.x); this codec exists to read and write data that already uses it. Prefer
 /// [`Postcard`] for new dicts.
 #[cfg(feature = "bincode")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bincode")))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bincode;
 

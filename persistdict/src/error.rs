@@ -88,9 +88,9 @@ pub enum Error {
     NotADict {
         /// The directory that was opened.
         path: PathBuf,
-        /// LMDB's error.
+        /// What the storage engine reported.
         #[source]
-        source: heed::Error,
+        source: BoxError,
     },
     /// The dict was created with settings that differ from the ones it is opened with, and
     /// opening it anyway would make its entries unreachable.
@@ -138,15 +138,40 @@ pub enum Error {
         "a write was started inside a write transaction on the same dict; use the transaction handle"
     )]
     NestedTransaction,
-    /// An error from LMDB.
+    /// A key and value too large for one record: a record holds at most 4 GiB. Nothing was
+    /// written.
+    #[error("the record of key {key} would hold {size} bytes; a record holds at most 4 GiB")]
+    RecordTooLarge {
+        /// The key, as its encoded bytes.
+        key: KeyBytes,
+        /// Bytes of the encoded key and value together.
+        size: u64,
+    },
+    /// The memory map could not grow: its size would pass the largest the address space
+    /// allows. Nothing was written.
+    #[error("the map of {} cannot grow: the address space is exhausted", path.display())]
+    MapExhausted {
+        /// The dict's directory.
+        path: PathBuf,
+    },
+    /// The background worker's thread could not be started (reported in
+    /// [`Stats::last_worker_error`](crate::Stats::last_worker_error); the dict works without
+    /// it).
+    #[error("cannot start the background worker of {}", path.display())]
+    WorkerStart {
+        /// The dict's directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error of the storage engine (LMDB), reachable through `source()`.
     #[error("storage error")]
-    Storage(#[source] heed::Error),
-}
-
-impl From<heed::Error> for Error {
-    fn from(error: heed::Error) -> Self {
-        Error::Storage(error)
-    }
+    Storage {
+        /// The engine's error.
+        #[source]
+        source: BoxError,
+    },
 }
 
 /// The encoded bytes of a key, shown in errors.
@@ -154,9 +179,14 @@ impl From<heed::Error> for Error {
 /// `Display` shows at most 64 bytes, printable ASCII as is and everything else escaped, so an
 /// error message stays readable and short whatever the key holds.
 #[derive(Clone, PartialEq, Eq)]
-pub struct KeyBytes(pub Vec<u8>);
+pub struct KeyBytes(Vec<u8>);
 
 impl KeyBytes {
+    /// A copy of `key`.
+    pub(crate) fn new(key: &[u8]) -> Self {
+        KeyBytes(key.to_vec())
+    }
+
     /// The encoded key.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {

@@ -1,33 +1,41 @@
 //! The storage behind a `#[persistent]` struct: one entry per field, each field with its own
 //! type.
 //!
-//! The entries live in an ordinary dict whose keys are the field names (as `String`) and whose
-//! values are each field's value encoded by the dict's value codec, so the directory is a valid
-//! `PersistDict` with the usual expiry, worker and integrity check. The dict's cache holds the
+//! The entries live in an ordinary dict whose keys are the field names (postcard-encoded
+//! strings) and whose values are each field's value encoded by the value codec, so the
+//! directory is a valid `PersistDict<String, _>` with the usual expiry, worker and integrity
+//! check. It is reached through the untyped middle (`crate::raw`), whose cache holds the
 //! encoded bytes of recently read fields; they are decoded on every read.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::__private::Options;
-use crate::cache::Change;
+use crate::attrs::AttrOptions;
 use crate::codec::{Codec, Postcard, encode_as};
-use crate::dict::PersistDict;
-use crate::env::{ReadTxn, WriteTxn};
 use crate::error::{Error, Result};
+use crate::options::Builder;
+use crate::raw::{RawDict, RawRead, RawWrite};
+use crate::store::Settings;
 
 /// The fields of one `#[persistent]` struct on disk. Cloning is cheap (an `Arc`).
 pub struct Fields<C = Postcard> {
-    dict: PersistDict<String, Vec<u8>, C>,
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    /// The cache holds fields' encoded values.
+    raw: RawDict<Vec<u8>>,
+    codec: C,
 }
 
 impl<C> Clone for Fields<C> {
     fn clone(&self) -> Self {
         Fields {
-            dict: self.dict.clone(),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -35,35 +43,49 @@ impl<C> Clone for Fields<C> {
 impl<C> fmt::Debug for Fields<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fields")
-            .field("path", &self.dict.inner.store.path())
+            .field("path", &self.inner.raw.path())
             .finish_non_exhaustive()
     }
 }
 
+/// The key of a field: its name as the default key codec encodes a `String`, so that the
+/// directory reads as a `PersistDict<String, _>`.
+fn field_key(field: &str) -> Result<Vec<u8>> {
+    encode_as(&Postcard, "key", field)
+}
+
 impl<C: Codec> Fields<C> {
     /// Opens (or creates) the fields stored in `path`.
-    pub fn open(path: &Path, options: &Options, codec: C) -> Result<Self> {
-        let builder = PersistDict::<String, Vec<u8>>::builder().value_codec(codec);
+    pub fn open(path: &Path, options: &AttrOptions, codec: C) -> Result<Self> {
+        let builder = options.apply(Builder::<String, Vec<u8>>::default());
+        builder.config.validate()?;
+        let settings = Settings {
+            key_size_limit: builder.config.key_size_limit,
+            key_codec: &Postcard.name(),
+            value_codec: &codec.name(),
+        };
+        let raw = RawDict::open(path, &builder.config, settings)?;
         Ok(Fields {
-            dict: options.apply(builder).open(path)?,
+            inner: Arc::new(Inner { raw, codec }),
         })
     }
 
     /// The directory, canonicalized.
     #[must_use]
     pub fn path(&self) -> &Path {
-        self.dict.path()
+        self.inner.raw.path()
     }
 
-    /// Stores pending access times and syncs (see [`PersistDict::flush`]).
+    /// Stores pending access times and syncs (see
+    /// [`PersistDict::flush`](crate::PersistDict::flush)).
     pub fn flush(&self) -> Result<()> {
-        self.dict.flush()
+        self.inner.raw.flush()
     }
 
     /// The stored value of `field`, or `None` if it was never stored (or was reset).
     pub fn get<T: DeserializeOwned>(&self, field: &'static str) -> Result<Option<T>> {
-        let key = self.dict.encode_key(field)?;
-        match self.dict.cached_get(&key, |_, bytes| Ok(bytes.to_vec()))? {
+        let key = field_key(field)?;
+        match self.inner.raw.get(&key, |_, bytes| Ok(bytes.to_vec()))? {
             None => Ok(None),
             Some(bytes) => self.decode(field, &bytes).map(Some),
         }
@@ -98,10 +120,7 @@ impl<C: Codec> Fields<C> {
 
     /// Runs `f` with a read snapshot: every field it reads comes from the same moment.
     pub fn read<R>(&self, f: impl FnOnce(&FieldsRead<'_, C>) -> Result<R>) -> Result<R> {
-        self.dict
-            .inner
-            .store
-            .read(|txn| f(&FieldsRead { fields: self, txn }))
+        self.inner.raw.read(|r| f(&FieldsRead { fields: self, r }))
     }
 
     /// Runs `f` in one write transaction: what it sets is committed together, and nothing is
@@ -110,24 +129,14 @@ impl<C: Codec> Fields<C> {
         &self,
         mut f: impl FnMut(&mut FieldsWrite<'_, '_, C>) -> Result<R>,
     ) -> Result<R> {
-        let mut changes = Vec::new();
-        let (result, id) = self.dict.inner.store.write_as(|txn| {
-            changes.clear();
-            f(&mut FieldsWrite {
-                fields: self,
-                txn,
-                now: self.dict.now(),
-                changes: &mut changes,
-            })
-        })?;
-        self.dict.inner.cache.committed(id, changes);
-        Ok(result)
+        self.inner
+            .raw
+            .write(|w| f(&mut FieldsWrite { fields: self, w }))
     }
 
     fn decode<T: DeserializeOwned>(&self, field: &'static str, bytes: &[u8]) -> Result<T> {
-        self.dict
-            .inner
-            .value_codec
+        self.inner
+            .codec
             .decode(bytes)
             .map_err(|source| Error::Field {
                 field,
@@ -137,49 +146,40 @@ impl<C: Codec> Fields<C> {
     }
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
-        encode_as(&self.dict.inner.value_codec, "field", value)
+        encode_as(&self.inner.codec, "field", value)
     }
 
-    /// The encoded key of `field`, and its encoded value in `txn`.
-    fn raw(&self, txn: &ReadTxn<'_>, field: &'static str) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
-        let key = self.dict.encode_key(field)?;
-        let value = self
-            .dict
-            .inner
-            .store
-            .get(txn, &key, self.dict.limit())?
-            .map(|record| record.value.to_vec());
-        Ok((key, value))
-    }
-
-    /// The encoded key of `field`, and its value in `txn`.
-    fn get_in<T: DeserializeOwned>(
+    /// `field`'s stored bytes, if any, decoded.
+    fn decode_stored<T: DeserializeOwned>(
         &self,
-        txn: &ReadTxn<'_>,
         field: &'static str,
-    ) -> Result<(Vec<u8>, Option<T>)> {
-        let (key, bytes) = self.raw(txn, field)?;
-        let value = bytes.map(|b| self.decode(field, &b)).transpose()?;
-        Ok((key, value))
+        bytes: Option<&[u8]>,
+    ) -> Result<Option<T>> {
+        bytes.map(|b| self.decode(field, b)).transpose()
     }
 }
 
 /// Reads fields in one read transaction. See [`Fields::read`].
 pub struct FieldsRead<'a, C> {
     fields: &'a Fields<C>,
-    txn: &'a ReadTxn<'a>,
+    r: &'a RawRead<'a, 'a>,
+}
+
+impl<C> fmt::Debug for FieldsRead<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldsRead")
+            .field("fields", self.fields)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<C: Codec> FieldsRead<'_, C> {
     /// The stored value of `field`, as of this snapshot.
     pub fn get<T: DeserializeOwned>(&self, field: &'static str) -> Result<Option<T>> {
-        let (key, value) = self.fields.get_in(self.txn, field)?;
+        let key = field_key(field)?;
+        let value = self.fields.decode_stored(field, self.r.get(&key)?)?;
         if value.is_some() {
-            self.fields
-                .dict
-                .inner
-                .store
-                .touch(&key, self.fields.dict.now());
+            self.r.touch(&key);
         }
         Ok(value)
     }
@@ -188,36 +188,39 @@ impl<C: Codec> FieldsRead<'_, C> {
 /// Reads and writes fields in one write transaction. See [`Fields::write`].
 pub struct FieldsWrite<'a, 's, C> {
     fields: &'a Fields<C>,
-    txn: &'a mut WriteTxn<'s>,
-    now: u64,
-    changes: &'a mut Vec<(Vec<u8>, Change<Vec<u8>>)>,
+    w: RawWrite<'a, 's, Vec<u8>>,
+}
+
+impl<C> fmt::Debug for FieldsWrite<'_, '_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldsWrite")
+            .field("fields", self.fields)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<C: Codec> FieldsWrite<'_, '_, C> {
     /// The value of `field`, including this transaction's writes.
     pub fn get<T: DeserializeOwned>(&self, field: &'static str) -> Result<Option<T>> {
-        Ok(self.fields.get_in(self.txn.as_read(), field)?.1)
+        let key = field_key(field)?;
+        self.w.with(&key, |b| self.fields.decode_stored(field, b))?
     }
 
     /// Stores `value` as `field`, unless that is exactly what is stored already (then the
     /// entry, with its times, is left alone).
     pub fn set<T: Serialize + ?Sized>(&mut self, field: &'static str, value: &T) -> Result<()> {
         let bytes = self.fields.encode(value)?;
-        let (key, stored) = self.fields.raw(self.txn.as_read(), field)?;
-        if stored.as_ref() == Some(&bytes) {
+        let key = field_key(field)?;
+        if self.w.with(&key, |stored| stored == Some(&bytes[..]))? {
             return Ok(());
         }
-        self.txn
-            .put(&key, &bytes, self.fields.dict.limit(), self.now)?;
-        self.changes.push((key, Change::Put(bytes)));
+        self.w.put(&key, &bytes, Some(bytes.clone()))?;
         Ok(())
     }
 
     /// Removes the stored value of `field`; returns whether there was one.
     pub fn reset(&mut self, field: &'static str) -> Result<bool> {
-        let key = self.fields.dict.encode_key(field)?;
-        let removed = self.txn.delete(&key, self.fields.dict.limit())?;
-        self.changes.push((key, Change::Forget));
-        Ok(removed)
+        let key = field_key(field)?;
+        self.w.delete(&key)
     }
 }

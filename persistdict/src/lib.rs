@@ -1,26 +1,122 @@
-#![doc = include_str!("../../README.md")]
+//! A persistent, typed dictionary on LMDB: a map of serde keys to serde values that lives on
+//! disk, shared safely by threads and processes, with insertion-ordered iteration, atomic
+//! read-modify-write, per-entry creation and access times, expiry of entries not used for N
+//! days, and an in-memory cache that is never stale across processes.
+//!
+//! ```toml
+//! [dependencies]
+//! persistdict = "0.1"
+//! serde = { version = "1", features = ["derive"] }
+//! ```
+//!
+//! # Three ways to use it
+//!
+//! **A typed map**, [`PersistDict`]:
+//!
+//! ```
+//! use persistdict::PersistDict;
+//!
+//! # fn main() -> persistdict::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let scores: PersistDict<String, u32> = PersistDict::open(dir.path().join("scores"))?;
+//! scores.insert("ada".to_string(), 3)?;
+//! scores.update("ada", |n| n.map(|n| n + 1))?; // atomic, across processes
+//! assert_eq!(scores.get("ada")?, Some(4));
+//! for entry in &scores {
+//!     let (name, score) = entry?; // insertion order
+//!     println!("{name}: {score}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! **An app's state or settings**, with [`#[persistent]`](persistent) on a struct: typed
+//! accessors per field, each field its own entry.
+//!
+//! ```
+//! use persistdict::persistent;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[persistent(path = "state/app")]
+//! #[derive(Serialize, Deserialize, Default)]
+//! struct AppState {
+//!     runs: u64,
+//! }
+//!
+//! # fn main() -> persistdict::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let state = AppState::open_at(dir.path())?; // `AppState::open()` uses `state/app`
+//! state.update_runs(|n| *n += 1)?;
+//! assert_eq!(state.runs()?, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! **A function's results**, with [`#[memoize]`](memoize): computed once, read back in this
+//! process and every later one.
+//!
+//! ```
+//! #[persistdict::memoize(path = "target/doc-cache/crate-docs")]
+//! fn slow_square(x: u64) -> u64 {
+//!     x * x
+//! }
+//! assert_eq!(slow_square(12), 144);
+//! ```
+//!
+//! # What to read next
+//!
+//! - [`Builder`] for every setting: expiry, cache size, [`Durability`], codecs, the worker.
+//! - [`Codec`] to store values as JSON ([`Json`], feature `json`), with bincode
+//!   ([`Bincode`], feature `bincode`), or compressed and encrypted by a codec of your own.
+//! - [`Error`] for what can go wrong; nothing is deleted when a value no longer decodes.
+//! - The [README](https://github.com/persistdict/persistdict#readme) for guarantees,
+//!   performance figures and the on-disk format.
+//!
+//! # Cargo features
+//!
+//! - `derive` (default): the [`persistent`] and [`memoize`] attributes.
+//! - `json`: the [`Json`] codec.
+//! - `bincode`: the [`Bincode`] codec (bincode is unmaintained; for existing data).
+//!
+//! # Layout, for maintainers
+//!
+//! Modules, each importing only those listed before it:
+//!
+//! 1. `error`, `clock`, `codec`, `key` (key buffers), `commits` (our commits that changed no
+//!    value), `options` (the builder, `Durability`, `Background`).
+//! 2. `store/`: the only folder that names LMDB; `store/mod.rs` is its seam. A record is
+//!    encoded in `store/record.rs`; insertion order lives in `store/table.rs` (the `order`
+//!    B-tree and the key-order flag); settings in `store/meta.rs`.
+//! 3. `cache`: decoded values, coherent across processes.
+//! 4. `background`: the worker; `shared`: one store, worker and counters per directory per
+//!    process.
+//! 5. `raw`: the untyped middle, where every write is committed and the cache told about it
+//!    (`RawDict::write`).
+//! 6. `dict/`: [`PersistDict`], codecs over `raw`.
+//! 7. `attrs`, `fields`, `memo`: the runtime halves of the attributes, over `raw` (and, for
+//!    `memo`'s public [`Memo::dict`], `dict`); `private` re-exports them for generated code.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod atime;
+mod attrs;
 mod background;
 mod cache;
 mod clock;
 mod codec;
+mod commits;
 mod dict;
-mod env;
 mod error;
 mod fields;
 mod key;
 mod memo;
 mod options;
-mod record;
+mod raw;
+mod shared;
+mod store;
 
 /// What the macros' generated code calls. Not public API: no semver guarantee.
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use background::{Background, IntegrityReport};
 pub use clock::Clock;
 #[cfg(feature = "bincode")]
 pub use codec::Bincode;
@@ -28,9 +124,15 @@ pub use codec::Bincode;
 pub use codec::Json;
 pub use codec::{Codec, Postcard};
 pub use dict::{Iter, Keys, Metadata, PersistDict, Stats, Transaction, Values};
-pub use env::Durability;
 pub use error::{BoxError, Error, KeyBytes, Result};
 pub use memo::Memo;
+pub use options::{Background, Builder, Durability};
+pub use store::IntegrityReport;
+
+// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 /// Makes a struct of typed fields, or a map type, persistent.
 ///
@@ -122,9 +224,9 @@ pub use memo::Memo;
 /// `rename = "name"` to store a field under another name (to keep its data when renaming
 /// it).
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use persistdict_derive::persistent;
 
-pub use options::Builder;
 /// Stores a function's results on disk, keyed by its arguments.
 ///
 /// ```
@@ -192,4 +294,5 @@ pub use options::Builder;
 /// for [`persistent`], plus `version = N`, `invalidate_on_change = false`,
 /// `ignore(arg, ...)` and `store_all = true`.
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use persistdict_derive::memoize;

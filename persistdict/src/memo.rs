@@ -19,12 +19,12 @@ use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::__private::{Options, resolve_path};
+use crate::attrs::{AttrOptions, resolve_path};
 use crate::codec::{Codec, Postcard};
 use crate::dict::PersistDict;
-use crate::env::Durability;
 use crate::error::{Error, Result};
 use crate::key::Scratch;
+use crate::options::Durability;
 
 /// Length of the namespace prefix of every key.
 const NAMESPACE_LEN: usize = 16;
@@ -48,7 +48,6 @@ type Registry = Mutex<HashMap<(&'static str, [u8; NAMESPACE_LEN]), Arc<dyn Any +
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
 
 /// What `#[memoize]` knows at compile time.
-#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct MemoConfig {
     /// The `path` option.
@@ -60,7 +59,7 @@ pub struct MemoConfig {
     /// The `version` option.
     pub version: u32,
     /// The options shared with `#[persistent]`; durability defaults to `Eventual` here.
-    pub options: Options,
+    pub options: AttrOptions,
 }
 
 struct State<V, C> {
@@ -101,17 +100,69 @@ impl<V, C> fmt::Debug for Memo<V, C> {
     }
 }
 
-impl<V, C> Memo<V, C> {
-    /// Unbounded, so that a return type that can't be stored is reported once, at the
-    /// assertion on its own tokens.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn new(config: MemoConfig) -> Self {
-        Memo {
-            config,
-            state: OnceLock::new(),
-        }
+/// The `Memo` of a function, for its `static`. Unbounded, so that a return type that can't be
+/// stored is reported once, at the assertion on its own tokens.
+#[must_use]
+pub const fn new_memo<V, C>(config: MemoConfig) -> Memo<V, C> {
+    Memo {
+        config,
+        state: OnceLock::new(),
     }
+}
+
+/// The storage key of a call with `args` (already in the dict's key encoding), or `None`
+/// (logged) if they can't be encoded.
+#[inline]
+pub fn memo_key<V, C, A>(memo: &Memo<V, C>, args: &A) -> Option<MemoKey>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+    A: Serialize + ?Sized,
+{
+    memo.key(args)
+}
+
+/// Removes the stored result of the call whose key is `key`; returns whether there was one.
+pub fn memo_invalidate<V, C>(memo: &Memo<V, C>, key: Option<MemoKey>) -> Result<bool>
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+{
+    memo.invalidate(key)
+}
+
+/// The result of the call with `key`: stored, shared from an identical call in flight, or
+/// computed by `run`. `keep` picks what of a result is stored (`None`: nothing), `wrap` turns
+/// a stored value back into a result.
+#[inline]
+pub fn memo_call<V, C, R>(
+    memo: &'static Memo<V, C>,
+    key: Option<MemoKey>,
+    run: impl FnOnce() -> R,
+    keep: fn(&R) -> Option<V>,
+    wrap: fn(V) -> R,
+) -> R
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+{
+    memo.call(key, run, keep, wrap)
+}
+
+/// [`memo_call`] for `async fn`: waiting for an identical call in flight awaits (it does not
+/// block the executor's thread). Works on any executor.
+pub async fn memo_call_async<V, C, R>(
+    memo: &'static Memo<V, C>,
+    key: Option<MemoKey>,
+    run: impl Future<Output = R>,
+    keep: fn(&R) -> Option<V>,
+    wrap: fn(V) -> R,
+) -> R
+where
+    V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    C: Codec + Default,
+{
+    memo.call_async(key, run, keep, wrap).await
 }
 
 impl<V, C> Memo<V, C>
@@ -166,7 +217,7 @@ where
 
     fn open(&self) -> Result<PersistDict<Vec<u8>, V, C>> {
         let config = &self.config;
-        let options = Options {
+        let options = AttrOptions {
             name: Some(config.options.name.unwrap_or(config.function)),
             durability: Some(config.options.durability.unwrap_or(Durability::Eventual)),
             ..config.options
@@ -206,10 +257,9 @@ where
         })
     }
 
-    /// The storage key of a call with `args` (already in the dict's key encoding), or `None`
-    /// (logged) if they can't be encoded.
-    #[doc(hidden)]
-    pub fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<MemoKey> {
+    /// See [`memo_key`].
+    #[inline]
+    fn key<A: Serialize + ?Sized>(&self, args: &A) -> Option<MemoKey> {
         let mut buf = Scratch::take();
         buf.extend_from_slice(&[0; PREFIX_ROOM]);
         buf.extend_from_slice(&self.state().namespace);
@@ -226,21 +276,17 @@ where
         }
     }
 
-    /// Removes the stored result of the call whose key is `key`; returns whether there was
-    /// one.
-    #[doc(hidden)]
-    pub fn invalidate(&self, key: Option<MemoKey>) -> Result<bool> {
+    /// See [`memo_invalidate`].
+    fn invalidate(&self, key: Option<MemoKey>) -> Result<bool> {
         match (key, &self.state().dict) {
-            (Some(key), Some(dict)) => dict.remove_encoded(key.bytes().to_vec()),
+            (Some(key), Some(dict)) => dict.raw().write(|mut w| w.delete(key.bytes())),
             _ => Ok(false),
         }
     }
 
-    /// The result of the call with `key`: stored, shared from an identical call in flight,
-    /// or computed by `run`. `keep` picks what of a result is stored (`None`: nothing),
-    /// `wrap` turns a stored value back into a result.
-    #[doc(hidden)]
-    pub fn call<R>(
+    /// See [`memo_call`].
+    #[inline]
+    fn call<R>(
         &'static self,
         key: Option<MemoKey>,
         run: impl FnOnce() -> R,
@@ -268,10 +314,8 @@ where
         }
     }
 
-    /// [`call`](Self::call) for `async fn`: waiting for an identical call in flight awaits
-    /// (it does not block the executor's thread). Works on any executor.
-    #[doc(hidden)]
-    pub async fn call_async<R>(
+    /// See [`memo_call_async`].
+    async fn call_async<R>(
         &'static self,
         key: Option<MemoKey>,
         run: impl Future<Output = R>,
@@ -337,7 +381,10 @@ where
     /// is a miss; it is overwritten by the next result.
     fn lookup(&self, key: &[u8]) -> Option<V> {
         let dict = self.state().dict.as_ref()?;
-        match dict.cached_get(key, |key, bytes| dict.decode_value(key, bytes)) {
+        match dict
+            .raw()
+            .get(key, |key, bytes| dict.decode_value(key, bytes))
+        {
             Ok(value) => value,
             Err(error @ Error::Decode { .. }) => {
                 tracing::debug!(
@@ -359,13 +406,20 @@ where
     }
 }
 
-/// The storage key of a call, built in the thread's [`Scratch`] buffer: a hit allocates
+/// The storage key of a call, built in the thread's scratch buffer (`key::Scratch`): a hit allocates
 /// nothing for it.
-#[doc(hidden)]
 pub struct MemoKey {
     buf: Scratch,
     /// Where the key starts in `buf`: its length prefix is written into room left in front.
     start: usize,
+}
+
+impl fmt::Debug for MemoKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MemoKey")
+            .field(&crate::KeyBytes::new(self.bytes()))
+            .finish()
+    }
 }
 
 impl MemoKey {
@@ -470,7 +524,19 @@ where
         let Some(dict) = &self.state().dict else {
             return;
         };
-        if let Err(error) = dict.insert_encoded(key.to_vec(), value) {
+        let bytes = match dict.encode_value(&value) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(
+                    function = self.config.function,
+                    error = &error as &dyn std::error::Error,
+                    "cannot store the result",
+                );
+                return;
+            }
+        };
+        let mut value = Some(value);
+        if let Err(error) = dict.raw().write(|mut w| w.put(key, &bytes, value.take())) {
             tracing::warn!(
                 function = self.config.function,
                 error = &error as &dyn std::error::Error,

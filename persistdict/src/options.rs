@@ -1,17 +1,12 @@
-//! The builder that opens a [`PersistDict`] with non-default settings.
+//! The builder that opens a [`PersistDict`](crate::PersistDict) with non-default settings, and the choices it
+//! offers ([`Durability`], [`Background`]).
 
+use std::fmt;
 use std::marker::PhantomData;
-use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::background::Background;
 use crate::clock::Clock;
 use crate::codec::{Codec, Postcard};
-use crate::dict::PersistDict;
-use crate::env::{Durability, StoreOptions};
 use crate::error::{Error, Result};
 
 /// LMDB's largest key with its default build (`MDB_MAXKEYSIZE`).
@@ -19,9 +14,40 @@ pub(crate) const MAX_KEY_SIZE_LIMIT: usize = 511;
 /// Address space reserved for the map by default: 1 TiB. The file only takes what is written.
 pub(crate) const DEFAULT_MAP_SIZE: usize = 1 << 40;
 /// Map sizes are rounded up to this, a multiple of every common page size.
-const MAP_SIZE_GRANULE: usize = 1 << 16;
+pub(crate) const MAP_SIZE_GRANULE: usize = 1 << 16;
 
-/// Settings for opening a [`PersistDict`]; created by [`PersistDict::builder`].
+/// How commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every commit is on disk when it returns (LMDB's default: fsync per commit).
+    #[default]
+    Immediate,
+    /// Commits are not synced; the OS writes them out, and [`flush`](crate::PersistDict::flush)
+    /// or the background worker syncs. A process crash loses nothing committed; a power loss
+    /// or OS crash can lose the last commits (and, on filesystems that reorder writes, LMDB
+    /// documents that the file can be damaged). For caches, ~35x faster per write.
+    Eventual,
+}
+
+/// When the checks and sweeps of a dict run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Background {
+    /// A worker thread runs the integrity check and an expiry sweep right after open (which
+    /// returns at once), then sweeps and flushes periodically.
+    #[default]
+    Thread,
+    /// `open` runs the integrity check and an expiry sweep before returning (bounded by
+    /// `background_timeout`); then the worker thread sweeps and flushes periodically.
+    Foreground,
+    /// No worker: no checks, no automatic expiry, access times stored only by
+    /// [`flush`](crate::PersistDict::flush) and when the last handle closes.
+    /// [`expire_now`](crate::PersistDict::expire_now) still works.
+    Disabled,
+}
+
+/// Settings for opening a [`PersistDict`](crate::PersistDict); created by [`PersistDict::builder`](crate::PersistDict::builder).
 ///
 /// Settings that decide where entries are stored (`key_size_limit` and the codecs' names) are
 /// saved when the dict is created, and opening it later with other ones is an error
@@ -44,15 +70,25 @@ const MAP_SIZE_GRANULE: usize = 1 << 16;
 /// ```
 #[must_use = "a builder does nothing until `open` is called"]
 pub struct Builder<K, V, C = Postcard, KC = Postcard> {
-    pub(crate) settings: Settings,
+    pub(crate) config: Config,
     pub(crate) value_codec: C,
     pub(crate) key_codec: KC,
     marker: PhantomData<fn(K) -> V>,
 }
 
+impl<K, V, C: fmt::Debug, KC: fmt::Debug> fmt::Debug for Builder<K, V, C, KC> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("value_codec", &self.value_codec)
+            .field("key_codec", &self.key_codec)
+            .finish()
+    }
+}
+
 /// The settings of a [`Builder`] that don't depend on its types.
 #[derive(Debug, Clone)]
-pub(crate) struct Settings {
+pub(crate) struct Config {
     pub(crate) name: Option<String>,
     pub(crate) key_size_limit: usize,
     pub(crate) durability: Durability,
@@ -70,7 +106,7 @@ pub(crate) struct Settings {
 impl<K, V> Default for Builder<K, V> {
     fn default() -> Self {
         Builder {
-            settings: Settings {
+            config: Config {
                 name: None,
                 key_size_limit: MAX_KEY_SIZE_LIMIT,
                 durability: Durability::Immediate,
@@ -94,20 +130,20 @@ impl<K, V> Default for Builder<K, V> {
 impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// A label for the dict, used in log events. Defaults to the directory's name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.settings.name = Some(name.into());
+        self.config.name = Some(name.into());
         self
     }
 
     /// Keys whose encoding is longer than this many bytes (1 to 511; default 511) are stored
     /// under a digest of at most 32 bytes, with the full key kept in the record.
     pub fn key_size_limit(mut self, limit: usize) -> Self {
-        self.settings.key_size_limit = limit;
+        self.config.key_size_limit = limit;
         self
     }
 
     /// When commits reach the disk (default [`Durability::Immediate`]).
     pub fn durability(mut self, durability: Durability) -> Self {
-        self.settings.durability = durability;
+        self.config.durability = durability;
         self
     }
 
@@ -115,20 +151,20 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// only takes what is written, and the map grows by itself when it fills up, so this
     /// matters only on systems short of virtual address space.
     pub fn map_size(mut self, bytes: usize) -> Self {
-        self.settings.map_size = bytes;
+        self.config.map_size = bytes;
         self
     }
 
     /// The most concurrent read transactions over all processes (default 1022).
     pub fn max_readers(mut self, readers: u32) -> Self {
-        self.settings.max_readers = readers;
+        self.config.max_readers = readers;
         self
     }
 
     /// The time source for creation and access times and expiry (default
     /// [`Clock::system`]); a [`Clock::manual`] lets tests move time.
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.settings.clock = clock;
+        self.config.clock = clock;
         self
     }
 
@@ -136,7 +172,7 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// The cache is coherent across processes: a value another process wrote is never
     /// served stale.
     pub fn cache_capacity(mut self, entries: usize) -> Self {
-        self.settings.cache_capacity = entries;
+        self.config.cache_capacity = entries;
         self
     }
 
@@ -152,7 +188,7 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// process that were not stored yet count for a sweep in that process only, so the
     /// expiry of an entry read only elsewhere may come up to `flush_interval` early.
     pub fn expire_after(mut self, after: Option<Duration>) -> Self {
-        self.settings.expire_after = after.filter(|d| !d.is_zero());
+        self.config.expire_after = after.filter(|d| !d.is_zero());
         self
     }
 
@@ -160,20 +196,20 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// One worker serves every handle on a directory in a process: the first handle that
     /// opens it decides its settings.
     pub fn background(mut self, mode: Background) -> Self {
-        self.settings.background = mode;
+        self.config.background = mode;
         self
     }
 
     /// The most time the work at open (integrity check, first sweep) may take (default
     /// 10 s); what is left is done by the next periodic sweep.
     pub fn background_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.background_timeout = timeout;
+        self.config.background_timeout = timeout;
         self
     }
 
     /// How often the worker sweeps expired entries (default 1 hour).
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
-        self.settings.sweep_interval = interval;
+        self.config.sweep_interval = interval;
         self
     }
 
@@ -181,14 +217,14 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// syncs in [`Durability::Eventual`] mode (default 10 s). This is the resolution of
     /// stored access times.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.settings.flush_interval = interval;
+        self.config.flush_interval = interval;
         self
     }
 
     /// The codec of values (default [`Postcard`]).
     pub fn value_codec<C2: Codec>(self, codec: C2) -> Builder<K, V, C2, KC> {
         Builder {
-            settings: self.settings,
+            config: self.config,
             value_codec: codec,
             key_codec: self.key_codec,
             marker: PhantomData,
@@ -198,55 +234,34 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// The codec of keys (default [`Postcard`]). It must be deterministic.
     pub fn key_codec<KC2: Codec>(self, codec: KC2) -> Builder<K, V, C, KC2> {
         Builder {
-            settings: self.settings,
+            config: self.config,
             key_codec: codec,
             value_codec: self.value_codec,
             marker: PhantomData,
         }
     }
+}
 
-    /// Opens the dict in directory `path`, creating the directory (and its parents) and the
-    /// dict if missing.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::InvalidOption`] for an option out of range, or a durability other than the
-    ///   one the same directory is already open with in this process.
-    /// - [`Error::Io`] when `path` is a regular file or can't be created.
-    /// - [`Error::NotADict`] when the directory holds a data file LMDB can't read.
-    /// - [`Error::SettingsMismatch`] / [`Error::UnsupportedFormat`] when the dict was created
-    ///   with other settings or by a newer version.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<PersistDict<K, V, C, KC>>
-    where
-        K: Serialize + DeserializeOwned,
-        V: Serialize + DeserializeOwned + Clone,
-    {
-        if !(1..=MAX_KEY_SIZE_LIMIT).contains(&self.settings.key_size_limit) {
+impl Config {
+    /// Refuses options that can't work.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(1..=MAX_KEY_SIZE_LIMIT).contains(&self.key_size_limit) {
             return Err(Error::InvalidOption {
                 option: "key_size_limit",
-                reason: format!("{} is not in 1..=511", self.settings.key_size_limit),
+                reason: format!("{} is not in 1..=511", self.key_size_limit),
             });
         }
-        if self.settings.map_size == 0 || self.settings.max_readers == 0 {
-            let option = if self.settings.map_size == 0 {
-                "map_size"
-            } else {
-                "max_readers"
-            };
-            return Err(Error::InvalidOption {
-                option,
-                reason: "must not be 0".into(),
-            });
+        for (option, zero) in [
+            ("map_size", self.map_size == 0),
+            ("max_readers", self.max_readers == 0),
+        ] {
+            if zero {
+                return Err(Error::InvalidOption {
+                    option,
+                    reason: "must not be 0".into(),
+                });
+            }
         }
-        let store_options = StoreOptions {
-            map_size: self
-                .settings
-                .map_size
-                .div_ceil(MAP_SIZE_GRANULE)
-                .saturating_mul(MAP_SIZE_GRANULE),
-            durability: self.settings.durability,
-            max_readers: self.settings.max_readers,
-        };
-        PersistDict::from_builder(self, path.as_ref(), &store_options)
+        Ok(())
     }
 }

@@ -2,14 +2,15 @@
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::Type;
 use syn::spanned::Spanned;
-use syn::{LitStr, Type};
 
 use super::Paths;
 use crate::ast::{MemoFn, OutputKind, unraw};
-use crate::attr::Options;
 
-pub(crate) fn function(model: &MemoFn, options: &Options, path: &LitStr) -> TokenStream {
+pub(crate) fn function(model: &MemoFn) -> TokenStream {
+    let options = &model.options;
+    let path = &options.path;
     let paths = Paths::new(options);
     let Paths { private, codec, .. } = &paths;
     let item = &model.item;
@@ -19,18 +20,18 @@ pub(crate) fn function(model: &MemoFn, options: &Options, path: &LitStr) -> Toke
     let stored = model.output.stored();
 
     // The namespace covers the signature and the body, not the attributes (docs).
-    let source = if options.invalidate_on_change.value.unwrap_or(true) {
+    let source = if options.invalidate_on_change {
         let mut tokens = sig.to_token_stream();
         block.to_tokens(&mut tokens);
         canonical(tokens)
     } else {
         String::new()
     };
-    let version = options.version.value.unwrap_or(0);
+    let version = options.version;
     let runtime_options = paths.options(options);
     let memo_type = quote!(#private::Memo<#stored, #codec>);
     let memo_static = quote! {
-        static __PERSISTDICT_MEMO: #memo_type = #private::Memo::new(#private::MemoConfig {
+        static __PERSISTDICT_MEMO: #memo_type = #private::new_memo(#private::MemoConfig {
             path: #path,
             function: ::core::concat!(::core::module_path!(), "::", #name),
             source: #source,
@@ -41,7 +42,7 @@ pub(crate) fn function(model: &MemoFn, options: &Options, path: &LitStr) -> Toke
 
     let keyed: Vec<_> = model.args.iter().filter(|a| !a.ignored).collect();
     let key_names: Vec<_> = keyed.iter().map(|a| &a.ident).collect();
-    let key_expr = quote!(__PERSISTDICT_MEMO.key(&(#(&#key_names,)*)));
+    let key_expr = quote!(#private::memo_key(&__PERSISTDICT_MEMO, &(#(&#key_names,)*)));
     let asserts = keyed.iter().map(|a| {
         let ty = &a.ty;
         quote_spanned!(ty.span()=> #private::assert_key::<#ty>();)
@@ -51,8 +52,8 @@ pub(crate) fn function(model: &MemoFn, options: &Options, path: &LitStr) -> Toke
     let (keep, wrap) = keep_and_wrap(&model.output.kind, output, stored);
     let call = if sig.asyncness.is_some() {
         quote! {
-            __PERSISTDICT_MEMO
-                .call_async(
+            #private::memo_call_async(
+                    &__PERSISTDICT_MEMO,
                     __persistdict_key,
                     async move {
                         let __persistdict_out: #output = #block;
@@ -61,11 +62,11 @@ pub(crate) fn function(model: &MemoFn, options: &Options, path: &LitStr) -> Toke
                     #keep,
                     #wrap,
                 )
-                .await
+            .await
         }
     } else {
         quote! {
-            __PERSISTDICT_MEMO.call(__persistdict_key, move || -> #output #block, #keep, #wrap)
+            #private::memo_call(&__PERSISTDICT_MEMO, __persistdict_key, move || -> #output #block, #keep, #wrap)
         }
     };
 
@@ -100,7 +101,7 @@ pub(crate) fn function(model: &MemoFn, options: &Options, path: &LitStr) -> Toke
         #[allow(dead_code)]
         #vis fn #invalidate #lifetimes (#(#params),*) -> #result_bool {
             #memo_static
-            __PERSISTDICT_MEMO.invalidate(#key_expr)
+            #private::memo_invalidate(&__PERSISTDICT_MEMO, #key_expr)
         }
 
         #[doc = #memo_doc]

@@ -3,7 +3,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::attr::{Durability, Options};
+use crate::ast::ItemOptions;
+use crate::attr::Durability;
 
 pub(crate) mod memoize;
 pub(crate) mod persistent;
@@ -19,15 +20,13 @@ pub(crate) struct Paths {
 }
 
 impl Paths {
-    pub(crate) fn new(options: &Options) -> Self {
+    pub(crate) fn new(options: &ItemOptions) -> Self {
         let krate = options
             .krate
-            .value
             .as_ref()
             .map_or_else(|| quote!(::persistdict), |p| quote!(#p));
         let codec = options
             .codec
-            .value
             .as_ref()
             .map_or_else(|| quote!(#krate::Postcard), |p| quote!(#p));
         Paths {
@@ -37,8 +36,8 @@ impl Paths {
         }
     }
 
-    /// An expression of the runtime's `Options` with what the attribute set.
-    pub(crate) fn options(&self, options: &Options) -> TokenStream {
+    /// An expression of the runtime's `AttrOptions` with what the attribute set.
+    pub(crate) fn options(&self, options: &ItemOptions) -> TokenStream {
         let Paths { krate, private, .. } = self;
         let some = |value: Option<TokenStream>| {
             value.map_or_else(
@@ -46,15 +45,15 @@ impl Paths {
                 |v| quote!(::core::option::Option::Some(#v)),
             )
         };
-        let name = some(options.name.value.as_ref().map(|n| quote!(#n)));
-        let expire_days = some(options.expire_days.value.map(|d| quote!(#d)));
-        let cache = some(options.cache.value.map(|c| quote!(#c)));
-        let durability = some(options.durability.value.map(|d| match d {
+        let name = some(options.name.as_ref().map(|n| quote!(#n)));
+        let expire_days = some(options.expire_days.map(|d| quote!(#d)));
+        let cache = some(options.cache.map(|c| quote!(#c)));
+        let durability = some(options.durability.map(|d| match d {
             Durability::Immediate => quote!(#krate::Durability::Immediate),
             Durability::Eventual => quote!(#krate::Durability::Eventual),
         }));
         quote! {
-            #private::Options {
+            #private::AttrOptions {
                 name: #name,
                 expire_days: #expire_days,
                 cache: #cache,

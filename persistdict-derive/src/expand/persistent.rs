@@ -7,10 +7,11 @@ use syn::{Ident, LitStr, Visibility};
 
 use super::Paths;
 use crate::ast::{FieldModel, MapModel, StructModel};
-use crate::attr::Options;
 use crate::check::field_methods;
 
-pub(crate) fn structure(model: &StructModel, options: &Options, path: &LitStr) -> TokenStream {
+pub(crate) fn structure(model: &StructModel) -> TokenStream {
+    let options = &model.options;
+    let path = &options.path;
     let paths = Paths::new(options);
     let Paths { private, codec, .. } = &paths;
     let item = &model.item;
@@ -18,7 +19,6 @@ pub(crate) fn structure(model: &StructModel, options: &Options, path: &LitStr) -
     let vis = &item.vis;
     let handle = options
         .handle
-        .value
         .clone()
         .unwrap_or_else(|| format_ident!("{}Store", ident));
     let result_handle = paths.result(&quote!(#handle));
@@ -291,7 +291,9 @@ fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
     }
 }
 
-pub(crate) fn map(model: &MapModel, options: &Options, path: &LitStr) -> TokenStream {
+pub(crate) fn map(model: &MapModel) -> TokenStream {
+    let options = &model.options;
+    let path = &options.path;
     let paths = Paths::new(options);
     let Paths {
         krate,
@@ -305,6 +307,7 @@ pub(crate) fn map(model: &MapModel, options: &Options, path: &LitStr) -> TokenSt
         key,
         value,
         map,
+        ..
     } = model;
     let dict = quote!(#krate::PersistDict<#key, #value, #codec>);
     let runtime_options = paths.options(options);

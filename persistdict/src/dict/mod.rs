@@ -1,44 +1,27 @@
-//! The typed persistent map.
+//! The typed persistent map: codecs over the untyped middle (`crate::raw`).
+
+mod transaction;
+mod walk;
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::background::{self, IntegrityReport};
-use crate::cache::{Cache, Change};
-use crate::clock::{Clock, from_ms};
+pub use self::transaction::Transaction;
+pub use self::walk::{Iter, Keys, Values};
+use self::walk::{Undecodable, Walk};
 use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
-use crate::env::{FORMAT_VERSION, ReadTxn, Shared, Store, StoreOptions, WriteTxn};
 use crate::error::{Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
-
-/// Entries in a walk's first chunk, read in one read transaction. Each later chunk holds
-/// about [`ITER_CHUNK_BYTES`] of keys and values, at as many bytes per entry as the chunk
-/// before, and at most [`ITER_CHUNK_GROWTH`] times as many entries as it, within 1 and
-/// [`ITER_CHUNK_MAX`] entries. Large chunks let a walk through the insertion order find keys
-/// that arrived in random order in one scan instead of a lookup each (see
-/// `Store::values_of`); the byte bound keeps a chunk of large values small; and a read
-/// transaction that ends with its chunk keeps LMDB from holding on to pages that writers free
-/// meanwhile.
-const ITER_CHUNK: usize = 1;
-const ITER_CHUNK_BYTES: usize = 4 << 20;
-const ITER_CHUNK_GROWTH: usize = 16;
-const ITER_CHUNK_MAX: usize = 32_768;
-
-const INFO_FORMAT: &str = "format_version";
-const INFO_KEY_SIZE_LIMIT: &str = "key_size_limit";
-const INFO_KEY_CODEC: &str = "key_codec";
-const INFO_VALUE_CODEC: &str = "value_codec";
-const INFO_INITIALIZED: &str = "initialized";
+pub use crate::raw::{Metadata, Stats};
+use crate::raw::{RawDict, RawRead};
+use crate::store::{IntegrityReport, Settings};
 
 /// Encoded keys and values, end to end in one buffer (one allocation for a whole `extend`).
 struct EncodedPairs {
@@ -88,19 +71,14 @@ impl EncodedPairs {
 /// # Ok(()) }
 /// ```
 pub struct PersistDict<K, V, C = Postcard, KC = Postcard> {
-    pub(crate) inner: Arc<Inner<V, C, KC>>,
+    inner: Arc<Inner<V, C, KC>>,
     marker: PhantomData<fn(K) -> V>,
 }
 
-pub(crate) struct Inner<V, C, KC> {
-    pub(crate) store: Arc<Shared>,
-    pub(crate) cache: Cache<V>,
-    expire_after: Option<Duration>,
-    pub(crate) value_codec: C,
+struct Inner<V, C, KC> {
+    raw: RawDict<V>,
+    value_codec: C,
     key_codec: KC,
-    name: String,
-    key_size_limit: usize,
-    clock: Clock,
 }
 
 impl<K, V, C, KC> Clone for PersistDict<K, V, C, KC> {
@@ -115,8 +93,8 @@ impl<K, V, C, KC> Clone for PersistDict<K, V, C, KC> {
 impl<K, V, C, KC> fmt::Debug for PersistDict<K, V, C, KC> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PersistDict")
-            .field("name", &self.inner.name)
-            .field("path", &self.inner.store.path())
+            .field("name", &self.inner.raw.name())
+            .field("path", &self.inner.raw.path())
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +119,41 @@ impl<K, V> PersistDict<K, V> {
     }
 }
 
+impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
+    /// Opens the dict in directory `path`, creating the directory (and its parents) and the
+    /// dict if missing.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidOption`] for an option out of range, or a durability other than the
+    ///   one the same directory is already open with in this process.
+    /// - [`Error::Io`] when `path` is a regular file or can't be created.
+    /// - [`Error::NotADict`] when the directory holds a data file LMDB can't read.
+    /// - [`Error::SettingsMismatch`] / [`Error::UnsupportedFormat`] when the dict was created
+    ///   with other settings or by a newer version.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<PersistDict<K, V, C, KC>>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned + Clone,
+    {
+        self.config.validate()?;
+        let settings = Settings {
+            key_size_limit: self.config.key_size_limit,
+            key_codec: &self.key_codec.name(),
+            value_codec: &self.value_codec.name(),
+        };
+        let raw = RawDict::open(path.as_ref(), &self.config, settings)?;
+        Ok(PersistDict {
+            inner: Arc::new(Inner {
+                raw,
+                value_codec: self.value_codec,
+                key_codec: self.key_codec,
+            }),
+            marker: PhantomData,
+        })
+    }
+}
+
 impl<K, V, C, KC> PersistDict<K, V, C, KC>
 where
     K: Serialize + DeserializeOwned,
@@ -148,72 +161,24 @@ where
     C: Codec,
     KC: Codec,
 {
-    pub(crate) fn from_builder(
-        builder: Builder<K, V, C, KC>,
-        path: &Path,
-        store_options: &StoreOptions,
-    ) -> Result<Self> {
-        let store = Store::open(path, store_options)?;
-        let name = builder.settings.name.unwrap_or_else(|| {
-            store
-                .path()
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-        });
-        let inner = Inner {
-            store: Arc::clone(&store),
-            cache: Cache::new(builder.settings.cache_capacity, Arc::clone(&store.quiet)),
-            expire_after: builder.settings.expire_after,
-            value_codec: builder.value_codec,
-            key_codec: builder.key_codec,
-            name,
-            key_size_limit: builder.settings.key_size_limit,
-            clock: builder.settings.clock.clone(),
-        };
-        inner.check_settings()?;
-        // Everything committed so far is accounted for: the cache is empty.
-        inner.cache.committed_unknown(store.last_txn_id());
-        store.set_key_size_limit(builder.settings.key_size_limit);
-        background::start(
-            &store,
-            background::Config {
-                name: inner.name.clone(),
-                mode: builder.settings.background,
-                expire_after: builder.settings.expire_after,
-                sweep_interval: builder.settings.sweep_interval,
-                flush_interval: builder.settings.flush_interval,
-                timeout: builder.settings.background_timeout,
-                limit: builder.settings.key_size_limit,
-                clock: builder.settings.clock,
-            },
-        );
-        Ok(PersistDict {
-            inner: Arc::new(inner),
-            marker: PhantomData,
-        })
-    }
-
     /// The dict's label, used in log events.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.inner.name
+        self.inner.raw.name()
     }
 
     /// The dict's directory, canonicalized.
     #[must_use]
     pub fn path(&self) -> &Path {
-        self.inner.store.path()
+        self.inner.raw.path()
     }
 
-    pub(crate) fn now(&self) -> u64 {
-        self.inner.clock.now_ms()
+    /// The untyped dict underneath, for the runtime halves of the attributes.
+    pub(crate) fn raw(&self) -> &RawDict<V> {
+        &self.inner.raw
     }
 
-    pub(crate) fn limit(&self) -> usize {
-        self.inner.key_size_limit
-    }
-
-    pub(crate) fn encode_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
+    fn encode_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
         encode_as(&self.inner.key_codec, "key", key)
     }
 
@@ -229,16 +194,18 @@ where
         f(&buf)
     }
 
-    fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
+    /// `value` encoded by the value codec.
+    pub(crate) fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
         encode_as(&self.inner.value_codec, "value", value)
     }
 
+    /// The value stored under encoded `key` as bytes, decoded as `V`.
     pub(crate) fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
         self.inner
             .value_codec
             .decode(bytes)
             .map_err(|source| Error::Decode {
-                key: KeyBytes(key.to_vec()),
+                key: KeyBytes::new(key),
                 type_name: std::any::type_name::<V>(),
                 source,
             })
@@ -249,49 +216,28 @@ where
             .key_codec
             .decode(key)
             .map_err(|source| Error::DecodeKey {
-                key: KeyBytes(key.to_vec()),
+                key: KeyBytes::new(key),
                 type_name: std::any::type_name::<K>(),
                 source,
             })
     }
 
-    /// The value of `key` read in `txn`.
-    fn get_in(&self, txn: &ReadTxn<'_>, key: &[u8]) -> Result<Option<V>> {
-        match self.inner.store.get(txn, key, self.limit())? {
-            None => Ok(None),
-            Some(record) => self.decode_value(key, record.value).map(Some),
-        }
+    /// The value of encoded `key` in `bytes`, if any, decoded.
+    fn decode_stored(&self, key: &[u8], bytes: Option<&[u8]>) -> Result<Option<V>> {
+        bytes.map(|b| self.decode_value(key, b)).transpose()
     }
 
     /// Stores `value` under `key`, replacing any previous value. An overwritten key keeps its
     /// place in iteration order and its creation time.
     pub fn insert(&self, key: K, value: V) -> Result<()> {
-        self.insert_encoded(self.encode_key(&key)?, value)
-    }
-
-    /// [`insert`](Self::insert) under an already encoded key.
-    pub(crate) fn insert_encoded(&self, key: Vec<u8>, value: V) -> Result<()> {
+        let key = self.encode_key(&key)?;
         let bytes = self.encode_value(&value)?;
-        let now = self.now();
-        let ((), id) = self.write(|w| w.put(&key, &bytes, self.limit(), now).map(drop))?;
-        self.inner.cache.committed(id, [(key, Change::Put(value))]);
-        Ok(())
-    }
-
-    fn write<T>(&self, f: impl FnMut(&mut WriteTxn<'_>) -> Result<T>) -> Result<(T, u64)> {
-        self.inner.store.write_as(f)
-    }
-
-    /// Accounts in the cache for a commit that changed `keys` (values not at hand).
-    fn forget<T, B: AsRef<[u8]>>(
-        &self,
-        (value, id): (T, u64),
-        keys: impl IntoIterator<Item = B>,
-    ) -> T {
+        // The cache gets the value itself; a replay after the map grew has none left to give,
+        // and the cache then forgets the key instead.
+        let mut value = Some(value);
         self.inner
-            .cache
-            .committed(id, keys.into_iter().map(|k| (k, Change::Forget)));
-        value
+            .raw
+            .write(|mut w| w.put(&key, &bytes, value.take()).map(drop))
     }
 
     /// The value of `key`, or `None`.
@@ -306,41 +252,10 @@ where
         Q: Serialize + ?Sized,
     {
         self.with_key(key, |key| {
-            self.cached_get(key, |key, bytes| self.decode_value(key, bytes))
-        })
-    }
-
-    /// The value of encoded `key` from the cache, or else read and turned into a `V` by
-    /// `decode(key, value bytes)`; either way an access.
-    pub(crate) fn cached_get(
-        &self,
-        key: &[u8],
-        decode: impl FnOnce(&[u8], &[u8]) -> Result<V>,
-    ) -> Result<Option<V>> {
-        let store = &self.inner.store;
-        // The cache's own stamps, which only throttle access reports, use the coarse clock.
-        let coarse = self.inner.clock.coarse_ms();
-        if let Some((value, touch)) = self.inner.cache.get(key, || store.last_txn_id(), coarse) {
-            if touch {
-                store.touch(key, self.now());
-            }
-            return Ok(Some(value));
-        }
-        let now = self.now();
-        let (value, snapshot) = store.read_at(|txn, id| {
-            let value = match store.get(txn, key, self.limit())? {
-                None => None,
-                Some(record) => Some(decode(key, record.value)?),
-            };
-            Ok((value, id))
-        })?;
-        if let Some(value) = &value {
             self.inner
-                .cache
-                .put_read(key, value.clone(), snapshot, coarse);
-            store.touch(key, now);
-        }
-        Ok(value)
+                .raw
+                .get(key, |key, bytes| self.decode_value(key, bytes))
+        })
     }
 
     /// Whether `key` has a value. Reads no value bytes, and is not an access.
@@ -349,10 +264,7 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let store = &self.inner.store;
-        self.with_key(key, |key| {
-            store.read(|txn| Ok(store.get(txn, key, self.limit())?.is_some()))
-        })
+        self.with_key(key, |key| self.inner.raw.contains(key))
     }
 
     /// Removes `key`; returns whether it had a value.
@@ -361,13 +273,8 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        self.remove_encoded(self.encode_key(key)?)
-    }
-
-    /// [`remove`](Self::remove) of an already encoded key.
-    pub(crate) fn remove_encoded(&self, key: Vec<u8>) -> Result<bool> {
-        let done = self.write(|w| w.delete(&key, self.limit()))?;
-        Ok(self.forget(done, [key]))
+        let key = self.encode_key(key)?;
+        self.inner.raw.write(|mut w| w.delete(&key))
     }
 
     /// Removes `key` and returns its value.
@@ -381,19 +288,18 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
-        let done = self.write(|w| {
-            let Some(value) = self.get_in(w.as_read(), &key)? else {
+        self.inner.raw.write(|mut w| {
+            let Some(value) = w.with(&key, |b| self.decode_stored(&key, b))?? else {
                 return Ok(None);
             };
-            w.delete(&key, self.limit())?;
+            w.delete(&key)?;
             Ok(Some(value))
-        })?;
-        Ok(self.forget(done, [key]))
+        })
     }
 
     /// The number of entries (O(1)).
     pub fn len(&self) -> Result<u64> {
-        self.inner.store.read(|txn| self.inner.store.len(txn))
+        self.inner.raw.len()
     }
 
     /// Whether the dict has no entries.
@@ -403,11 +309,7 @@ where
 
     /// Removes every entry, in one transaction.
     pub fn clear(&self) -> Result<()> {
-        // A closure, not the method path: the method is not generic over the lifetime.
-        #[allow(clippy::redundant_closure_for_method_calls)]
-        let ((), id) = self.write(|w| w.clear())?;
-        self.inner.cache.committed_unknown(id);
-        Ok(())
+        self.inner.raw.write(|mut w| w.clear())
     }
 
     /// Atomically replaces the value of `key` by `f(old)`, across threads and processes:
@@ -439,23 +341,20 @@ where
         F: FnMut(Option<V>) -> Option<V>,
     {
         let key = self.encode_key(key)?;
-        let (new, id) = self.write(|w| {
-            let old = self.get_in(w.as_read(), &key)?;
+        self.inner.raw.write(|mut w| {
+            let old = w.with(&key, |b| self.decode_stored(&key, b))??;
             let new = f(old);
             match &new {
                 Some(value) => {
                     let bytes = self.encode_value(value)?;
-                    w.put(&key, &bytes, self.limit(), self.now())?;
+                    w.put(&key, &bytes, Some(value.clone()))?;
                 }
                 None => {
-                    w.delete(&key, self.limit())?;
+                    w.delete(&key)?;
                 }
             }
             Ok(new)
-        })?;
-        let change = new.clone().map_or(Change::Forget, Change::Put);
-        self.inner.cache.committed(id, [(key, change)]);
-        Ok(new)
+        })
     }
 
     /// The value of `key`; if it has none, stores `f()` and returns it. `f` runs outside any
@@ -466,19 +365,26 @@ where
         F: FnOnce() -> V,
     {
         let key = self.encode_key(&key)?;
-        if let Some(value) = self.inner.store.read(|txn| self.get_in(txn, &key))? {
+        if let Some(value) = self.read_stored(&key)? {
             return Ok(value);
         }
         let value = f();
         let bytes = self.encode_value(&value)?;
-        let done = self.write(|w| {
-            if let Some(existing) = self.get_in(w.as_read(), &key)? {
+        let existing = self.inner.raw.write(|mut w| {
+            if let Some(existing) = w.with(&key, |b| self.decode_stored(&key, b))?? {
                 return Ok(Some(existing));
             }
-            w.put(&key, &bytes, self.limit(), self.now())?;
+            w.put(&key, &bytes, None)?;
             Ok(None)
         })?;
-        Ok(self.forget(done, [key]).unwrap_or(value))
+        Ok(existing.unwrap_or(value))
+    }
+
+    /// The stored value of encoded `key`, read past the cache and not counted as an access.
+    fn read_stored(&self, key: &[u8]) -> Result<Option<V>> {
+        self.inner
+            .raw
+            .read(|r: &RawRead<'_, '_>| self.decode_stored(key, r.get(key)?))
     }
 
     /// Inserts every pair, in one transaction: all of them or none.
@@ -487,15 +393,12 @@ where
         I: IntoIterator<Item = (K, V)>,
     {
         let encoded = self.encode_pairs(items)?;
-        let now = self.now();
-        let done = self.write(|w| {
+        self.inner.raw.write(|mut w| {
             for (key, value) in encoded.iter() {
-                w.put(key, value, self.limit(), now)?;
+                w.put(key, value, None)?;
             }
             Ok(())
-        })?;
-        self.forget(done, encoded.iter().map(|(k, _)| k));
-        Ok(())
+        })
     }
 
     fn encode_pairs<I>(&self, items: I) -> Result<EncodedPairs>
@@ -524,18 +427,15 @@ where
         I: IntoIterator<Item = (K, V)>,
     {
         let encoded = self.encode_pairs(items)?;
-        let now = self.now();
-        let done = self.write(|w| {
-            if w.info_get(INFO_INITIALIZED)?.is_some() && w.len()? > 0 {
+        self.inner.raw.write(|mut w| {
+            if w.initialized()? && w.len()? > 0 {
                 return Err(Error::AlreadyInitialized);
             }
             for (key, value) in encoded.iter() {
-                w.put(key, value, self.limit(), now)?;
+                w.put(key, value, None)?;
             }
-            w.info_put(INFO_INITIALIZED, &[1])
-        })?;
-        self.forget(done, encoded.iter().map(|(k, _)| k));
-        Ok(())
+            w.mark_initialized()
+        })
     }
 
     /// Runs `f` in one write transaction: everything it inserts and removes is committed
@@ -567,30 +467,13 @@ where
         E: From<Error>,
         F: FnMut(&mut Transaction<'_, '_, K, V, C, KC>) -> Result<T, E>,
     {
-        let mut touched = Vec::new();
-        let (value, id) = self.inner.store.write_as(|w| {
-            touched.clear();
-            f(&mut Transaction {
-                dict: self,
-                txn: w,
-                now: self.now(),
-                touched: &mut touched,
-            })
-        })?;
-        if touched.iter().any(Option::is_none) {
-            self.inner.cache.committed_unknown(id);
-        } else {
-            let changes = touched.into_iter().flatten().map(|k| (k, Change::Forget));
-            self.inner.cache.committed(id, changes);
-        }
-        Ok(value)
+        self.inner.raw.write(|w| f(&mut Transaction::new(self, w)))
     }
 
     /// Stores the access times recorded in memory and syncs committed writes to disk (the
     /// sync matters only with [`Durability::Eventual`](crate::Durability)).
     pub fn flush(&self) -> Result<()> {
-        self.inner.store.flush_atimes()?;
-        self.inner.store.sync()
+        self.inner.raw.flush()
     }
 
     /// The creation time, access time and stored size of `key`'s entry. Looking is not an
@@ -604,69 +487,18 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let store = &self.inner.store;
-        self.with_key(key, |key| {
-            let found = store.read(|txn| {
-                Ok(store
-                    .get(txn, key, self.limit())?
-                    .map(|r| (r.header, r.value.len() as u64)))
-            })?;
-            Ok(found.map(|(header, value_size)| {
-                let accessed = header.accessed.max(store.pending_atime(key).unwrap_or(0));
-                Metadata {
-                    created: from_ms(header.created),
-                    accessed: from_ms(accessed),
-                    value_size,
-                }
-            }))
-        })
+        self.with_key(key, |key| self.inner.raw.metadata(key))
     }
 
     /// Counters of the cache and the background worker, and sizes.
     pub fn stats(&self) -> Result<Stats> {
-        let store = &self.inner.store;
-        let counters = &store.counters;
-        let (len, quarantined) =
-            store.read(|txn| Ok((store.len(txn)?, store.quarantined(txn)?)))?;
-        Ok(Stats {
-            hits: self.inner.cache.hits(),
-            misses: self.inner.cache.misses(),
-            cached: self.inner.cache.len(),
-            len,
-            disk_bytes: store.disk_size()?,
-            last_txn_id: store.last_txn_id(),
-            expired: counters.expired.load(Ordering::Relaxed),
-            sweeps: counters.sweeps.load(Ordering::Relaxed),
-            quarantined,
-            worker_errors: counters.errors.load(Ordering::Relaxed),
-            last_worker_error: counters
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-        })
+        self.inner.raw.stats()
     }
 
     /// Removes now every entry not accessed for the dict's `expire_after`, and returns how
     /// many. Does nothing (returns 0) when the dict has no expiry.
     pub fn expire_now(&self) -> Result<u64> {
-        let Some(expire_after) = self.inner.expire_after else {
-            return Ok(0);
-        };
-        let inner = &self.inner;
-        let removed = background::sweep(
-            &inner.store,
-            &inner.name,
-            &inner.clock,
-            self.limit(),
-            expire_after,
-            None,
-        )?;
-        // The sweep's commits are not ours to apply key by key: start the cache afresh.
-        self.inner
-            .cache
-            .committed_unknown(self.inner.store.last_txn_id());
-        Ok(removed.len() as u64)
+        self.inner.raw.expire_now()
     }
 
     /// Walks every record: moves records that can't be read at all into quarantine (nothing
@@ -674,9 +506,7 @@ where
     /// don't decode as `V` (they stay as they are). The worker runs the same check, without
     /// the value decoding, at open.
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
-        let store = &self.inner.store;
-        let mut report = background::check(store, self.limit(), self.now(), None)?;
-        self.inner.cache.committed_unknown(store.last_txn_id());
+        let mut report = self.inner.raw.check()?;
         let undecodable = Walk::<_, _, _, _, Undecodable>::new(self.clone());
         report
             .undecodable
@@ -687,13 +517,13 @@ where
     /// The keys, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn keys(&self) -> Keys<K, V, C, KC> {
-        Keys(Walk::new(self.clone()))
+        Keys::new(self.clone())
     }
 
     /// The values, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn values(&self) -> Values<K, V, C, KC> {
-        Values(Walk::new(self.clone()))
+        Values::new(self.clone())
     }
 
     /// The entries, in insertion order.
@@ -704,77 +534,7 @@ where
     /// entry that can't be decoded yields an `Err` and the walk goes on with the next.
     #[must_use]
     pub fn iter(&self) -> Iter<K, V, C, KC> {
-        Iter(Walk::new(self.clone()))
-    }
-}
-
-impl<V, C: Codec, KC: Codec> Inner<V, C, KC> {
-    /// Stores the settings on creation; checks them on every later open.
-    fn check_settings(&self) -> Result<()> {
-        let limit = (self.key_size_limit as u32).to_le_bytes();
-        let key_codec = self.key_codec.name();
-        let value_codec = self.value_codec.name();
-        let expected: [(&str, &'static str, &[u8]); 3] = [
-            (INFO_KEY_SIZE_LIMIT, "key_size_limit", &limit),
-            (INFO_KEY_CODEC, "key codec", key_codec.as_bytes()),
-            (INFO_VALUE_CODEC, "value codec", value_codec.as_bytes()),
-        ];
-        let check = |get: &dyn Fn(&str) -> Result<Option<Vec<u8>>>| -> Result<bool> {
-            let Some(format) = get(INFO_FORMAT)? else {
-                return Ok(false);
-            };
-            let found = <[u8; 4]>::try_from(format.as_slice())
-                .map(u32::from_le_bytes)
-                .map_err(|_| {
-                    crate::env::corrupt(INFO_FORMAT.as_bytes(), "format version is not 4 bytes")
-                })?;
-            if found != FORMAT_VERSION {
-                return Err(Error::UnsupportedFormat {
-                    path: self.store.path().to_path_buf(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            for (info_key, setting, want) in expected {
-                let stored = get(info_key)?.unwrap_or_default();
-                if stored != want {
-                    let show = |b: &[u8]| {
-                        if info_key == INFO_KEY_SIZE_LIMIT {
-                            <[u8; 4]>::try_from(b).map_or_else(
-                                |_| format!("{b:?}"),
-                                |b| u32::from_le_bytes(b).to_string(),
-                            )
-                        } else {
-                            String::from_utf8_lossy(b).into_owned()
-                        }
-                    };
-                    return Err(Error::SettingsMismatch {
-                        path: self.store.path().to_path_buf(),
-                        setting,
-                        stored: show(&stored),
-                        requested: show(want),
-                    });
-                }
-            }
-            Ok(true)
-        };
-        let store = &self.store;
-        if store.read(|txn| check(&|name| store.info_get(txn, name)))? {
-            return Ok(());
-        }
-        store.write(|w| {
-            if check(&|name| w.info_get(name))? {
-                return Ok(());
-            }
-            w.info_put(INFO_FORMAT, &FORMAT_VERSION.to_le_bytes())?;
-            for (info_key, _, value) in expected {
-                w.info_put(info_key, value)?;
-            }
-            if w.len()? == 0 {
-                w.start_key_order()?;
-            }
-            Ok(())
-        })
+        Iter::new(self.clone())
     }
 }
 
@@ -792,408 +552,3 @@ where
         self.iter()
     }
 }
-
-/// The creation and access times of an entry, and its size; see [`PersistDict::metadata`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Metadata {
-    /// When the key was first inserted (kept when it is overwritten). Millisecond resolution.
-    pub created: SystemTime,
-    /// When the entry was last read or written.
-    pub accessed: SystemTime,
-    /// Bytes of the encoded value.
-    pub value_size: u64,
-}
-
-/// Counters and sizes; see [`PersistDict::stats`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Reads answered by this handle's cache.
-    pub hits: u64,
-    /// Reads that went to storage.
-    pub misses: u64,
-    /// Values in this handle's cache now.
-    pub cached: usize,
-    /// Entries in the dict.
-    pub len: u64,
-    /// Bytes the data file takes on disk.
-    pub disk_bytes: u64,
-    /// The id of the last committed LMDB transaction (by any process).
-    pub last_txn_id: u64,
-    /// Entries removed by expiry in this process.
-    pub expired: u64,
-    /// Expiry sweeps completed in this process.
-    pub sweeps: u64,
-    /// Records in the quarantine database.
-    pub quarantined: u64,
-    /// Failures of the background worker in this process (each is logged).
-    pub worker_errors: u64,
-    /// The last of them.
-    pub last_worker_error: Option<String>,
-}
-
-/// The handle given to [`PersistDict::transaction`]'s closure.
-pub struct Transaction<'t, 's, K, V, C, KC> {
-    dict: &'t PersistDict<K, V, C, KC>,
-    txn: &'t mut WriteTxn<'s>,
-    now: u64,
-    /// Keys written (`None`: the whole dict, by `clear`), for the cache.
-    touched: &'t mut Vec<Option<Vec<u8>>>,
-}
-
-impl<K, V, C, KC> Transaction<'_, '_, K, V, C, KC>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-{
-    /// Stores `value` under `key` in this transaction.
-    pub fn insert(&mut self, key: K, value: V) -> Result<()> {
-        let key = self.dict.encode_key(&key)?;
-        let value = self.dict.encode_value(&value)?;
-        self.txn.put(&key, &value, self.dict.limit(), self.now)?;
-        self.touched.push(Some(key));
-        Ok(())
-    }
-
-    /// The value of `key`, including this transaction's writes.
-    pub fn get<Q>(&self, key: &Q) -> Result<Option<V>>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        let key = self.dict.encode_key(key)?;
-        self.dict.get_in(self.txn.as_read(), &key)
-    }
-
-    /// Whether `key` has a value, including this transaction's writes.
-    pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        let key = self.dict.encode_key(key)?;
-        Ok(self
-            .dict
-            .inner
-            .store
-            .get(self.txn.as_read(), &key, self.dict.limit())?
-            .is_some())
-    }
-
-    /// Removes `key` in this transaction; returns whether it had a value.
-    pub fn remove<Q>(&mut self, key: &Q) -> Result<bool>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        let key = self.dict.encode_key(key)?;
-        let removed = self.txn.delete(&key, self.dict.limit())?;
-        self.touched.push(Some(key));
-        Ok(removed)
-    }
-
-    /// The number of entries, including this transaction's writes.
-    pub fn len(&self) -> Result<u64> {
-        self.txn.len()
-    }
-
-    /// Whether the dict is empty, including this transaction's writes.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Removes every entry in this transaction.
-    pub fn clear(&mut self) -> Result<()> {
-        self.txn.clear()?;
-        self.touched.push(None);
-        Ok(())
-    }
-}
-
-/// What a walk yields for each entry, made from its encoded key and stored value bytes. A
-/// type rather than a function pointer, so that the decoding is inlined into the walk.
-trait WalkItem<K, V, C, KC> {
-    type Out;
-    /// Whether the walk reads the values; if not, `make` is given empty value bytes.
-    const VALUES: bool;
-    fn make(dict: &PersistDict<K, V, C, KC>, key: &[u8], value: &[u8]) -> Result<Self::Out>;
-}
-
-/// A [`WalkItem`] named `$name`, yielding `$out` made by `$make`.
-macro_rules! walk_item {
-    (
-        $(#[$doc:meta])* $name:ident, values: $values:expr, $out:ty,
-        |$dict:ident, $key:ident, $value:tt| $make:expr
-    ) => {
-        $(#[$doc])*
-        struct $name;
-
-        impl<K, V, C, KC> WalkItem<K, V, C, KC> for $name
-        where
-            K: Serialize + DeserializeOwned,
-            V: Serialize + DeserializeOwned + Clone,
-            C: Codec,
-            KC: Codec,
-        {
-            type Out = $out;
-            const VALUES: bool = $values;
-            fn make($dict: &PersistDict<K, V, C, KC>, $key: &[u8], $value: &[u8]) -> Result<$out> {
-                $make
-            }
-        }
-    };
-}
-
-walk_item!(
-    /// Walks the entries.
-    Pairs, values: true, (K, V),
-    |dict, key, value| Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
-);
-walk_item!(
-    /// Walks the keys.
-    KeysOnly, values: false, K,
-    |dict, key, _| dict.decode_key(key)
-);
-walk_item!(
-    /// Walks the values.
-    ValuesOnly, values: true, V,
-    |dict, key, value| dict.decode_value(key, value)
-);
-walk_item!(
-    /// Walks the values for the integrity check: the key of each that does not decode as `V`.
-    Undecodable, values: true, Option<KeyBytes>,
-    |dict, key, value| {
-        let failed = dict.decode_value(key, value).is_err();
-        Ok(failed.then(|| KeyBytes(key.to_vec())))
-    }
-);
-
-/// A chunked walk over the insertion order, one item per live entry.
-///
-/// While the stored keys are in insertion order (`Store::in_key_order`), a chunk is the next
-/// records of `entries` after the last key yielded; otherwise it is the next keys of `order`
-/// after the last sequence number yielded, whose records are then looked up. A walk that finds
-/// the key order broken goes on in `order` from its last sequence number, and stays there.
-///
-/// Each chunk's keys and values are copied, end to end, into two buffers while its read
-/// transaction is open; an item is decoded only when it is asked for. Decoding the whole chunk
-/// up front would allocate hundreds of items to be freed much later, which costs the allocator
-/// more than the copy does.
-struct Walk<K, V, C, KC, W> {
-    dict: PersistDict<K, V, C, KC>,
-    item: PhantomData<fn() -> W>,
-    /// The sequence number of the last entry yielded.
-    after: Option<u64>,
-    /// The last key yielded while walking `entries` in key order; `None` before the first
-    /// chunk, or once the walk has left key order.
-    after_key: Option<Vec<u8>>,
-    /// Whether the walk may still read `entries` in key order.
-    by_key: bool,
-    /// Entries to read in the next chunk (see [`ITER_CHUNK`]).
-    size: usize,
-    /// The current chunk's encoded keys and stored values.
-    keys: Vec<u8>,
-    vals: Vec<u8>,
-    /// The chunk's entries in insertion order, yielded from `at` on: where the key and the
-    /// value lie in their buffers, or why the entry could not be read (boxed: errors are rare,
-    /// and an unboxed one would make every entry three times as large).
-    chunk: Vec<Option<WalkEntry>>,
-    at: usize,
-    done: bool,
-}
-
-type WalkEntry = Result<(Range<usize>, Range<usize>), Box<Error>>;
-
-impl<K, V, C, KC, W> Walk<K, V, C, KC, W>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-    W: WalkItem<K, V, C, KC>,
-{
-    fn new(dict: PersistDict<K, V, C, KC>) -> Self {
-        Walk {
-            dict,
-            item: PhantomData,
-            after: None,
-            after_key: None,
-            by_key: true,
-            size: ITER_CHUNK,
-            keys: Vec::new(),
-            vals: Vec::new(),
-            chunk: Vec::new(),
-            at: 0,
-            done: false,
-        }
-    }
-
-    fn refill(&mut self) {
-        let Walk {
-            dict,
-            after,
-            after_key,
-            by_key,
-            size,
-            keys,
-            vals,
-            chunk,
-            at,
-            done,
-            ..
-        } = self;
-        let store = &dict.inner.store;
-        keys.clear();
-        vals.clear();
-        chunk.clear();
-        *at = 0;
-        let result = store.read(|txn| {
-            if *by_key && store.in_key_order(txn)? {
-                let from = after_key.take();
-                let mut last: Option<&[u8]> = None;
-                let n = store.key_order_chunk(txn, from.as_deref(), *size, |key, record| {
-                    let start = keys.len();
-                    keys.extend_from_slice(key);
-                    let key_span = start..keys.len();
-                    chunk.push(Some(match record {
-                        Ok(record) => {
-                            *after = Some(record.header.seq);
-                            let start = vals.len();
-                            if W::VALUES {
-                                vals.extend_from_slice(record.value);
-                            }
-                            Ok((key_span, start..vals.len()))
-                        }
-                        // A walk of keys alone reads no record through `order` either.
-                        Err(_) if !W::VALUES => Ok((key_span, 0..0)),
-                        Err(e) => Err(Box::new(e)),
-                    }));
-                    last = Some(key);
-                })?;
-                *after_key = match last {
-                    Some(key) => {
-                        let mut buf = from.unwrap_or_default();
-                        buf.clear();
-                        buf.extend_from_slice(key);
-                        Some(buf)
-                    }
-                    None => from,
-                };
-                *done = n < *size;
-                return Ok(());
-            }
-            *by_key = false;
-            *after_key = None;
-            let mut spans = Vec::with_capacity(*size);
-            let n = store.order_chunk(txn, *after, *size, |seq, key| {
-                let start = keys.len();
-                keys.extend_from_slice(key);
-                spans.push(start..keys.len());
-                *after = Some(seq);
-            })?;
-            *done = n < *size;
-            if !W::VALUES {
-                chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0)))));
-                return Ok(());
-            }
-            let encoded: Vec<&[u8]> = spans.iter().map(|span| &keys[span.clone()]).collect();
-            // Values come in key order and go to their entry's place. `values_of` answers for
-            // every key; an entry left unanswered would be skipped.
-            chunk.resize_with(spans.len(), || None);
-            store.values_of(txn, &encoded, dict.limit(), |i, value| {
-                chunk[i] = Some(match value {
-                    Ok(Some(value)) => {
-                        let start = vals.len();
-                        vals.extend_from_slice(value);
-                        Ok((spans[i].clone(), start..vals.len()))
-                    }
-                    Ok(None) => Err(Box::new(crate::env::corrupt(
-                        encoded[i],
-                        "listed in the insertion order but has no record",
-                    ))),
-                    Err(e) => Err(Box::new(e)),
-                });
-            });
-            Ok(())
-        });
-        if let Err(e) = result {
-            *done = true;
-            chunk.push(Some(Err(Box::new(e))));
-        }
-        if !chunk.is_empty() {
-            let per_entry = ((keys.len() + vals.len()) / chunk.len()).max(1);
-            *size = (ITER_CHUNK_BYTES / per_entry)
-                .min(chunk.len() * ITER_CHUNK_GROWTH)
-                .clamp(1, ITER_CHUNK_MAX);
-        }
-    }
-}
-
-impl<K, V, C, KC, W> Iterator for Walk<K, V, C, KC, W>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-    W: WalkItem<K, V, C, KC>,
-{
-    type Item = Result<W::Out>;
-
-    fn next(&mut self) -> Option<Result<W::Out>> {
-        loop {
-            if self.at == self.chunk.len() {
-                if self.done {
-                    return None;
-                }
-                self.refill();
-                continue;
-            }
-            self.at += 1;
-            match self.chunk[self.at - 1].take() {
-                None => {}
-                Some(Ok((key, value))) => {
-                    return Some(W::make(&self.dict, &self.keys[key], &self.vals[value]));
-                }
-                Some(Err(e)) => return Some(Err(*e)),
-            }
-        }
-    }
-}
-
-/// A public iterator over a [`Walk`] yielding `$item`s.
-macro_rules! walk_iterator {
-    ($(#[$doc:meta])* $name:ident => $walk:ty, $item:ty) => {
-        $(#[$doc])*
-        pub struct $name<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC, $walk>);
-
-        impl<K, V, C, KC> Iterator for $name<K, V, C, KC>
-        where
-            K: Serialize + DeserializeOwned,
-            V: Serialize + DeserializeOwned + Clone,
-            C: Codec,
-            KC: Codec,
-        {
-            type Item = Result<$item>;
-
-            fn next(&mut self) -> Option<Self::Item> {
-                self.0.next()
-            }
-        }
-    };
-}
-
-walk_iterator!(
-    /// Iterator over a dict's entries; see [`PersistDict::iter`].
-    Iter => Pairs, (K, V)
-);
-walk_iterator!(
-    /// Iterator over a dict's keys; see [`PersistDict::keys`].
-    Keys => KeysOnly, K
-);
-walk_iterator!(
-    /// Iterator over a dict's values; see [`PersistDict::values`].
-    Values => ValuesOnly, V
-);

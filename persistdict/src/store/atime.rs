@@ -1,4 +1,4 @@
-//! Access times recorded by reads and not yet stored.
+//! Access times recorded by reads and not yet stored, and their flush.
 //!
 //! A read appends its access to a short log; the log is merged into a map (encoded key ->
 //! latest access, ms) when it fills up and before the map is read. Appending writes to memory
@@ -6,8 +6,13 @@
 //! read since the last flush: with 100,000 such keys it costs two cache misses, a fifth of an
 //! uncached read. Merging a whole log at once lets the processor overlap those misses.
 
+use std::sync::PoisonError;
+
 use hashbrown::HashMap;
 
+use super::env::{Store, WriteTxn};
+use super::record;
+use crate::error::Result;
 use crate::key::KeyBuf;
 
 /// Accesses logged before a merge.
@@ -56,6 +61,58 @@ impl Pending {
             let latest = self.map.entry(key).or_insert(t);
             *latest = (*latest).max(t);
         }
+    }
+}
+
+impl Store {
+    /// Records an access to `key` at `now`; stored by the next [`flush_atimes`](Self::flush_atimes).
+    pub(crate) fn touch(&self, key: &[u8], now: u64) {
+        self.pending().touch(key, now);
+    }
+
+    pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.atimes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The access time of `key` recorded in memory and not yet stored.
+    pub(crate) fn pending_atime(&self, key: &[u8]) -> Option<u64> {
+        self.pending().get(key)
+    }
+
+    /// Stores the access times recorded in memory, in one write transaction; returns how many.
+    pub(crate) fn flush_atimes(&self) -> Result<usize> {
+        let pending = self.pending().take();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let result = self.write_as(|w| {
+            for (key, t) in &pending {
+                w.set_accessed(key, *t)?;
+            }
+            Ok(pending.len())
+        });
+        match result {
+            Ok((_, 0)) => {}
+            Ok((_, id)) => self.quiet_commits().record(id),
+            Err(_) => {
+                // Keep them for the next attempt.
+                self.pending().restore(pending);
+            }
+        }
+        result.map(|(stored, _)| stored)
+    }
+}
+
+impl WriteTxn<'_> {
+    /// Raises the stored access time of `key` to `t` (never lowers it).
+    pub(super) fn set_accessed(&mut self, key: &[u8], t: u64) -> Result<()> {
+        let Some(stored) = self.store.get(&self.txn, key)?.map(|r| r.header.accessed) else {
+            return Ok(());
+        };
+        if t > stored {
+            self.rewrite(key, |rec| record::set_accessed(rec, t))?;
+        }
+        Ok(())
     }
 }
 

@@ -157,6 +157,20 @@ pub(crate) fn push_framed(bucket: &mut Vec<u8>, record: &[u8]) {
     bucket.extend_from_slice(record);
 }
 
+/// The value under which the integrity check keeps a storage slot's bytes in the quarantine
+/// database. Layout: origin (1 byte: 0 `entries`, 1 `hashed`), quarantine time (u64 ms), slot
+/// length (u32), the slot's storage key, then its original bytes.
+pub(crate) fn quarantined(hashed: bool, now: u64, slot: &[u8], bytes: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(13 + slot.len() + bytes.len());
+    value.push(u8::from(hashed));
+    value.extend_from_slice(&now.to_le_bytes());
+    // A storage key is at most LMDB's 511 bytes.
+    value.extend_from_slice(&(slot.len() as u32).to_le_bytes());
+    value.extend_from_slice(slot);
+    value.extend_from_slice(bytes);
+    value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

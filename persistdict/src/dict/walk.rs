@@ -1,0 +1,167 @@
+//! Iteration in insertion order: what each kind of walk yields, decoded from the untyped
+//! walk's entries.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::PersistDict;
+use crate::codec::{Codec, Postcard};
+use crate::error::{KeyBytes, Result};
+use crate::raw::RawWalk;
+
+/// What a walk yields for each entry, made from its encoded key and stored value bytes. A
+/// type rather than a function pointer, so that the decoding is inlined into the walk.
+pub(super) trait WalkItem<K, V, C, KC> {
+    type Out;
+    /// Whether the walk reads the values; if not, `make` is given empty value bytes.
+    const VALUES: bool;
+    fn make(dict: &PersistDict<K, V, C, KC>, key: &[u8], value: &[u8]) -> Result<Self::Out>;
+}
+
+/// A [`WalkItem`] named `$name`, yielding `$out` made by `$make`.
+macro_rules! walk_item {
+    (
+        $(#[$doc:meta])* $name:ident, values: $values:expr, $out:ty,
+        |$dict:ident, $key:ident, $value:tt| $make:expr
+    ) => {
+        $(#[$doc])*
+        pub(super) struct $name;
+
+        impl<K, V, C, KC> WalkItem<K, V, C, KC> for $name
+        where
+            K: Serialize + DeserializeOwned,
+            V: Serialize + DeserializeOwned + Clone,
+            C: Codec,
+            KC: Codec,
+        {
+            type Out = $out;
+            const VALUES: bool = $values;
+            fn make($dict: &PersistDict<K, V, C, KC>, $key: &[u8], $value: &[u8]) -> Result<$out> {
+                $make
+            }
+        }
+    };
+}
+
+walk_item!(
+    /// Walks the entries.
+    Pairs, values: true, (K, V),
+    |dict, key, value| Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
+);
+walk_item!(
+    /// Walks the keys.
+    KeysOnly, values: false, K,
+    |dict, key, _| dict.decode_key(key)
+);
+walk_item!(
+    /// Walks the values.
+    ValuesOnly, values: true, V,
+    |dict, key, value| dict.decode_value(key, value)
+);
+walk_item!(
+    /// Walks the values for the integrity check: the key of each that does not decode as `V`.
+    Undecodable, values: true, Option<KeyBytes>,
+    |dict, key, value| {
+        let failed = dict.decode_value(key, value).is_err();
+        Ok(failed.then(|| KeyBytes::new(key)))
+    }
+);
+
+/// A walk over the insertion order, one item per live entry: the untyped walk
+/// (`crate::raw::RawWalk`, which reads the chunks) with each entry decoded as it is asked for.
+pub(super) struct Walk<K, V, C, KC, W> {
+    dict: PersistDict<K, V, C, KC>,
+    raw: RawWalk,
+    item: PhantomData<fn() -> W>,
+}
+
+impl<K, V, C, KC, W> Walk<K, V, C, KC, W>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
+    C: Codec,
+    KC: Codec,
+    W: WalkItem<K, V, C, KC>,
+{
+    pub(super) fn new(dict: PersistDict<K, V, C, KC>) -> Self {
+        Walk {
+            dict,
+            raw: RawWalk::new(W::VALUES),
+            item: PhantomData,
+        }
+    }
+}
+
+impl<K, V, C, KC, W> Iterator for Walk<K, V, C, KC, W>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
+    C: Codec,
+    KC: Codec,
+    W: WalkItem<K, V, C, KC>,
+{
+    type Item = Result<W::Out>;
+
+    fn next(&mut self) -> Option<Result<W::Out>> {
+        let entry = self.dict.raw().next_in(&mut self.raw)?;
+        Some(entry.and_then(|(key, value)| W::make(&self.dict, key, value)))
+    }
+}
+
+/// A public iterator over a [`Walk`] yielding `$item`s.
+macro_rules! walk_iterator {
+    ($(#[$doc:meta])* $name:ident => $walk:ty, $item:ty) => {
+        $(#[$doc])*
+        pub struct $name<K, V, C = Postcard, KC = Postcard>(Walk<K, V, C, KC, $walk>);
+
+        impl<K, V, C, KC> $name<K, V, C, KC>
+        where
+            K: Serialize + DeserializeOwned,
+            V: Serialize + DeserializeOwned + Clone,
+            C: Codec,
+            KC: Codec,
+        {
+            pub(super) fn new(dict: PersistDict<K, V, C, KC>) -> Self {
+                $name(Walk::new(dict))
+            }
+        }
+
+        impl<K, V, C, KC> fmt::Debug for $name<K, V, C, KC> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("dict", &self.0.dict)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl<K, V, C, KC> Iterator for $name<K, V, C, KC>
+        where
+            K: Serialize + DeserializeOwned,
+            V: Serialize + DeserializeOwned + Clone,
+            C: Codec,
+            KC: Codec,
+        {
+            type Item = Result<$item>;
+
+            fn next(&mut self) -> Option<Self::Item> {
+                self.0.next()
+            }
+        }
+    };
+}
+
+walk_iterator!(
+    /// Iterator over a dict's entries; see [`PersistDict::iter`].
+    Iter => Pairs, (K, V)
+);
+walk_iterator!(
+    /// Iterator over a dict's keys; see [`PersistDict::keys`].
+    Keys => KeysOnly, K
+);
+walk_iterator!(
+    /// Iterator over a dict's values; see [`PersistDict::values`].
+    Values => ValuesOnly, V
+);

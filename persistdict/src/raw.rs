@@ -1,0 +1,401 @@
+//! The untyped middle: a dict of encoded keys and stored value bytes, with the cache in front
+//! of the store, access times, and the one path by which writes are committed and the cache
+//! told about them. [`PersistDict`](crate::PersistDict) is codecs on top of it; the runtime
+//! halves of the attributes (`fields.rs`, `memo.rs`) use it and never touch the store or the
+//! cache.
+//!
+//! `V` is what the cache holds: the decoded value for a dict, the encoded bytes for the fields
+//! of a `#[persistent]` struct.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use crate::background::{self, WorkerConfig};
+use crate::cache::{Cache, Change};
+use crate::clock::{Clock, from_ms};
+use crate::error::{Error, Result};
+use crate::key::KeyBuf;
+use crate::options::{Config, MAP_SIZE_GRANULE};
+use crate::shared::Shared;
+use crate::store::{IntegrityReport, Reader, Settings, StoreConfig, Walk, WriteTxn};
+
+/// The creation and access times of an entry, and its size; see
+/// [`PersistDict::metadata`](crate::PersistDict::metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// When the key was first inserted (kept when it is overwritten). Millisecond resolution.
+    pub created: SystemTime,
+    /// When the entry was last read or written.
+    pub accessed: SystemTime,
+    /// Bytes of the encoded value.
+    pub value_size: u64,
+}
+
+/// Counters and sizes; see [`PersistDict::stats`](crate::PersistDict::stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Reads answered by this handle's cache.
+    pub hits: u64,
+    /// Reads that went to storage.
+    pub misses: u64,
+    /// Values in this handle's cache now.
+    pub cached: usize,
+    /// Entries in the dict.
+    pub len: u64,
+    /// Bytes the data file takes on disk.
+    pub disk_bytes: u64,
+    /// The id of the last committed LMDB transaction (by any process).
+    pub last_txn_id: u64,
+    /// Entries removed by expiry in this process.
+    pub expired: u64,
+    /// Expiry sweeps completed in this process.
+    pub sweeps: u64,
+    /// Records in the quarantine database.
+    pub quarantined: u64,
+    /// Failures of the background worker in this process (each is logged).
+    pub worker_errors: u64,
+    /// The last of them.
+    pub last_worker_error: Option<String>,
+}
+
+/// A dict of encoded keys and values, with its cache.
+pub(crate) struct RawDict<V> {
+    shared: Arc<Shared>,
+    cache: Cache<V>,
+    name: String,
+    clock: Clock,
+    expire_after: Option<Duration>,
+}
+
+impl<V> fmt::Debug for RawDict<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawDict")
+            .field("name", &self.name)
+            .field("path", &self.shared.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> RawDict<V> {
+    /// The dict's label, used in log events.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The dict's directory, canonicalized.
+    pub(crate) fn path(&self) -> &Path {
+        self.shared.path()
+    }
+}
+
+impl<V: Clone> RawDict<V> {
+    /// Opens the dict in `path` with `config`, checking (or, for a new dict, storing) the
+    /// `settings` that decide where entries are, and starts its worker.
+    pub(crate) fn open(path: &Path, config: &Config, settings: Settings<'_>) -> Result<Self> {
+        let shared = Shared::open(path, &store_config(config))?;
+        let name = config.name.clone().unwrap_or_else(|| {
+            shared
+                .path()
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        });
+        shared.check_settings(settings)?;
+        let cache = Cache::new(config.cache_capacity, Arc::clone(shared.quiet_commits()));
+        // Everything committed so far is accounted for: the cache is empty.
+        cache.committed_unknown(shared.last_txn_id());
+        shared.start_worker(WorkerConfig {
+            name: name.clone(),
+            mode: config.background,
+            expire_after: config.expire_after,
+            sweep_interval: config.sweep_interval,
+            flush_interval: config.flush_interval,
+            timeout: config.background_timeout,
+            clock: config.clock.clone(),
+        });
+        Ok(RawDict {
+            shared,
+            cache,
+            name,
+            clock: config.clock.clone(),
+            expire_after: config.expire_after,
+        })
+    }
+
+    /// The time stamped on what is written now (ms).
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The value of `key` from the cache, or else read and made a `V` by
+    /// `decode(key, stored bytes)`; either way an access.
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8], &[u8]) -> Result<V>,
+    ) -> Result<Option<V>> {
+        let store = &self.shared;
+        // The cache's own stamps, which only throttle access reports, use the coarse clock.
+        let coarse = self.clock.coarse_ms();
+        if let Some((value, touch)) = self.cache.get(key, || store.last_txn_id(), coarse) {
+            if touch {
+                store.touch(key, self.now());
+            }
+            return Ok(Some(value));
+        }
+        let now = self.now();
+        let (value, snapshot) = store.read_at(|r, id| {
+            let value = match r.get(key)? {
+                None => None,
+                Some(record) => Some(decode(key, record.value)?),
+            };
+            Ok((value, id))
+        })?;
+        if let Some(value) = &value {
+            self.cache.put_read(key, value.clone(), snapshot, coarse);
+            store.touch(key, now);
+        }
+        Ok(value)
+    }
+
+    /// Whether `key` has a value. Not an access.
+    pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
+        self.shared.read(|r| Ok(r.get(key)?.is_some()))
+    }
+
+    /// Runs `f` over one snapshot.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&RawRead<'_, '_>) -> Result<T>) -> Result<T> {
+        self.shared.read(|reader| {
+            f(&RawRead {
+                dict: self.shared.as_ref(),
+                reader,
+                now: self.now(),
+            })
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits what it wrote, all or nothing, then
+    /// tells the cache what changed. `f` runs again from the start if the map had to grow, so
+    /// it must have no effects outside the transaction.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns, and [`Error::NestedTransaction`] when this thread is inside a
+    /// write transaction on the same store already.
+    pub(crate) fn write<T, E: From<Error>>(
+        &self,
+        mut f: impl FnMut(RawWrite<'_, '_, V>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut changes = Vec::new();
+        let mut cleared = false;
+        let now = self.now();
+        let (value, id) = self.shared.write_as(|txn| {
+            changes.clear();
+            cleared = false;
+            f(RawWrite {
+                txn,
+                now,
+                changes: &mut changes,
+                cleared: &mut cleared,
+            })
+        })?;
+        if cleared {
+            self.cache.committed_unknown(id);
+        } else {
+            self.cache.committed(id, changes);
+        }
+        Ok(value)
+    }
+
+    /// The number of entries.
+    pub(crate) fn len(&self) -> Result<u64> {
+        // A closure, not the method path: the method is not generic over the lifetime.
+        #[allow(clippy::redundant_closure_for_method_calls)]
+        self.shared.read(|r| r.len())
+    }
+
+    /// The creation and access times and the stored size of `key`'s entry. Not an access.
+    pub(crate) fn metadata(&self, key: &[u8]) -> Result<Option<Metadata>> {
+        let store = &self.shared;
+        let found = store.read(|r| Ok(r.get(key)?.map(|r| (r.header, r.value.len() as u64))))?;
+        Ok(found.map(|(header, value_size)| {
+            let accessed = header.accessed.max(store.pending_atime(key).unwrap_or(0));
+            Metadata {
+                created: from_ms(header.created),
+                accessed: from_ms(accessed),
+                value_size,
+            }
+        }))
+    }
+
+    /// Counters of the cache and the worker, and sizes.
+    pub(crate) fn stats(&self) -> Result<Stats> {
+        let store = &self.shared;
+        let counters = store.counters();
+        let (len, quarantined) = store.read(|r| Ok((r.len()?, r.quarantined()?)))?;
+        Ok(Stats {
+            hits: self.cache.hits(),
+            misses: self.cache.misses(),
+            cached: self.cache.len(),
+            len,
+            disk_bytes: store.disk_size()?,
+            last_txn_id: store.last_txn_id(),
+            expired: counters.expired.load(Ordering::Relaxed),
+            sweeps: counters.sweeps.load(Ordering::Relaxed),
+            quarantined,
+            worker_errors: counters.errors.load(Ordering::Relaxed),
+            last_worker_error: counters.last_error(),
+        })
+    }
+
+    /// Stores the access times recorded in memory and syncs committed writes.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.shared.flush_atimes()?;
+        self.shared.sync()
+    }
+
+    /// Removes now every entry not accessed for the dict's `expire_after`; returns how many.
+    pub(crate) fn expire_now(&self) -> Result<u64> {
+        let Some(expire_after) = self.expire_after else {
+            return Ok(0);
+        };
+        let store = &self.shared;
+        let removed = background::sweep(
+            store,
+            store.counters(),
+            &self.name,
+            &self.clock,
+            expire_after,
+            None,
+        )?;
+        // The sweep's commits are not ours to apply key by key: start the cache afresh.
+        self.cache.committed_unknown(store.last_txn_id());
+        Ok(removed.len() as u64)
+    }
+
+    /// The integrity check of the whole store (see `store::repair`).
+    pub(crate) fn check(&self) -> Result<IntegrityReport> {
+        let store = &self.shared;
+        let report = background::check(store, store.counters(), self.now(), None)?;
+        self.cache.committed_unknown(store.last_txn_id());
+        Ok(report)
+    }
+
+    /// The next entry of `walk`: its encoded key and stored value bytes.
+    pub(crate) fn next_in<'w>(
+        &self,
+        walk: &'w mut RawWalk,
+    ) -> Option<Result<(&'w [u8], &'w [u8])>> {
+        walk.0.next(&self.shared)
+    }
+}
+
+/// What the store is opened with: the builder's settings, the map size rounded up to whole
+/// granules.
+fn store_config(config: &Config) -> StoreConfig {
+    StoreConfig {
+        map_size: config
+            .map_size
+            .div_ceil(MAP_SIZE_GRANULE)
+            .saturating_mul(MAP_SIZE_GRANULE),
+        durability: config.durability,
+        max_readers: config.max_readers,
+        key_size_limit: config.key_size_limit,
+    }
+}
+
+/// A walk through the insertion order; see [`RawDict::next_in`].
+pub(crate) struct RawWalk(Walk);
+
+impl RawWalk {
+    /// A walk from the first entry; without `values`, the values handed out are empty.
+    pub(crate) fn new(values: bool) -> Self {
+        RawWalk(Walk::new(values))
+    }
+}
+
+/// One snapshot of a dict; see [`RawDict::read`].
+pub(crate) struct RawRead<'r, 't> {
+    dict: &'r Shared,
+    reader: &'r Reader<'t>,
+    now: u64,
+}
+
+impl RawRead<'_, '_> {
+    /// The stored value bytes of `key`, as of this snapshot. Not an access: see
+    /// [`touch`](Self::touch).
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<&[u8]>> {
+        Ok(self.reader.get(key)?.map(|r| r.value))
+    }
+
+    /// Records an access to `key`.
+    pub(crate) fn touch(&self, key: &[u8]) {
+        self.dict.touch(key, self.now);
+    }
+}
+
+/// One write transaction of a dict; see [`RawDict::write`]. Every change is recorded for the
+/// cache.
+pub(crate) struct RawWrite<'a, 's, V> {
+    txn: &'a mut WriteTxn<'s>,
+    now: u64,
+    changes: &'a mut Vec<(KeyBuf, Change<V>)>,
+    cleared: &'a mut bool,
+}
+
+impl<V> RawWrite<'_, '_, V> {
+    /// Runs `f` on the stored value bytes of `key` (`None` if it has none), including this
+    /// transaction's writes, without copying them.
+    pub(crate) fn with<T>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+        let reader = self.txn.as_read();
+        Ok(f(reader.get(key)?.map(|r| r.value)))
+    }
+
+    /// Whether `key` has a value, including this transaction's writes.
+    pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.txn.as_read().get(key)?.is_some())
+    }
+
+    /// The number of entries, including this transaction's writes.
+    pub(crate) fn len(&self) -> Result<u64> {
+        self.txn.len()
+    }
+
+    /// Stores `bytes` under `key`; `cached`, if given, is the value the cache may hold for it
+    /// once committed. Returns whether the key was new. An existing entry keeps its place in
+    /// insertion order and its creation time.
+    pub(crate) fn put(&mut self, key: &[u8], bytes: &[u8], cached: Option<V>) -> Result<bool> {
+        let new = self.txn.put(key, bytes, self.now)?;
+        let change = cached.map_or(Change::Forget, Change::Put);
+        self.changes.push((KeyBuf::from_slice(key), change));
+        Ok(new)
+    }
+
+    /// Removes `key`; returns whether it had a value.
+    pub(crate) fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let removed = self.txn.delete(key)?;
+        self.changes.push((KeyBuf::from_slice(key), Change::Forget));
+        Ok(removed)
+    }
+
+    /// Removes every entry.
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        self.txn.clear()?;
+        *self.cleared = true;
+        Ok(())
+    }
+
+    /// Whether `init_once` filled this dict before.
+    pub(crate) fn initialized(&self) -> Result<bool> {
+        self.txn.initialized()
+    }
+
+    /// Records that `init_once` filled this dict.
+    pub(crate) fn mark_initialized(&mut self) -> Result<()> {
+        self.txn.mark_initialized()
+    }
+}

@@ -1,0 +1,131 @@
+//! What every handle on one directory shares in a process: the store, its worker, and the
+//! worker's counters, found through a process-wide registry keyed by canonical path.
+//!
+//! LMDB forbids opening one environment twice in a process, so the registry hands every handle on a directory the same
+//! [`Shared`]. The worker holds only a `Weak<Store>`; dropping the last `Shared` stops and
+//! joins it, closes the store, and only then frees the directory's slot, so an opener waiting
+//! for the slot never meets an environment that is still open.
+
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use crate::background::{self, Counters, Worker, WorkerConfig};
+use crate::error::{Error, Result};
+use crate::store::{Store, StoreConfig};
+
+static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = LazyLock::new(Mutex::default);
+
+/// The store of a directory, its worker and counters.
+pub(crate) struct Shared {
+    /// Taken only in `drop`, to close the store before the registry slot is freed.
+    store: ManuallyDrop<Arc<Store>>,
+    worker: Mutex<Option<Worker>>,
+    counters: Arc<Counters>,
+}
+
+impl Deref for Shared {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Shared {
+    /// The shared store of `path`, opened if no handle in this process has it open.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `path` is a regular file or can't be created;
+    /// [`Error::InvalidOption`] when it is open in this process with another durability; the
+    /// store's errors at open.
+    pub(crate) fn open(path: &Path, config: &StoreConfig) -> Result<Arc<Shared>> {
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.is_file() {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "the path is a regular file",
+            )));
+        }
+        std::fs::create_dir_all(path).map_err(io_err)?;
+        let canonical = path.canonicalize().map_err(io_err)?;
+        loop {
+            let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+            match registry.get(&canonical).map(Weak::upgrade) {
+                Some(Some(shared)) => {
+                    if shared.durability() != config.durability {
+                        return Err(Error::InvalidOption {
+                            option: "durability",
+                            reason: format!(
+                                "{} is already open in this process with {:?} durability",
+                                canonical.display(),
+                                shared.durability()
+                            ),
+                        });
+                    }
+                    return Ok(shared);
+                }
+                // The last handle is being dropped: wait until its environment is closed.
+                Some(None) => {
+                    drop(registry);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                None => {
+                    let store = Arc::new(Store::open(&canonical, config)?);
+                    let shared = Arc::new(Shared {
+                        store: ManuallyDrop::new(store),
+                        worker: Mutex::default(),
+                        counters: Arc::default(),
+                    });
+                    registry.insert(canonical, Arc::downgrade(&shared));
+                    return Ok(shared);
+                }
+            }
+        }
+    }
+
+    /// Starts the directory's worker, unless it has one: the first handle's settings decide.
+    pub(crate) fn start_worker(&self, config: WorkerConfig) {
+        let mut slot = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = background::start(&self.store, &self.counters, config);
+        }
+    }
+
+    /// What the worker and the sweeps counted.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let path = self.store.path().to_path_buf();
+        self.store.close_soon();
+        if let Some(worker) = self
+            .worker
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            worker.stop();
+        }
+        // SAFETY: `store` is not used after this; the worker, the only other holder of the
+        // store, was joined above, so this drops the last reference and closes LMDB's
+        // environment before the slot is freed below.
+        drop(unsafe { ManuallyDrop::take(&mut self.store) });
+        let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        // While a dead entry is present no new store is registered at this path, so a dead
+        // entry at our path is ours.
+        if registry.get(&path).is_some_and(|w| w.strong_count() == 0) {
+            registry.remove(&path);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Storage: the only folder that names LMDB (heed). What lies above it sees this module's
+//! crate-private API and nothing else.
+//!
+//! The seam, in full:
+//! - [`Store`]: one per directory per process (the registry in `shared.rs` keeps that true). [`Store::open`] with a [`StoreConfig`]; [`Store::check_settings`] at every open;
+//!   [`Store::read`] / [`Store::read_at`] run a closure over a [`Reader`] (one snapshot);
+//!   [`Store::write_as`] runs a closure over a [`WriteTxn`] and commits it, replaying it if
+//!   the map had to grow, and returns the commit's id for the caches; [`Store::last_txn_id`]
+//!   tells whether anyone committed since (the cache's coherence check); access times
+//!   ([`Store::touch`], [`Store::pending_atime`], [`Store::flush_atimes`]); maintenance
+//!   ([`Store::sweep`], [`Store::check`], [`Store::clear_stale_readers`], [`Store::sync`]).
+//! - [`Reader`]: records by encoded key, the number of entries, the quarantine's size.
+//! - [`WriteTxn`]: put, delete, clear, the `init_once` flag, and reads through it.
+//! - [`Walk`]: a walk through the insertion order, chunk by chunk.
+//!
+//! Keys and values cross the seam encoded (`&[u8]`), and times as milliseconds since the Unix
+//! epoch; no LMDB type does. A second backend sits beside this folder by offering the same
+//! items. Durability is the store's ([`StoreConfig::durability`]); since every commit goes
+//! through [`Store::write_as`], a choice per handle needs only a parameter there (LMDB can sync
+//! after a commit made without).
+//!
+//! Inside: `env.rs` opens and closes, runs transactions, grows the map; `table.rs` reads and
+//! writes records, the insertion order and the key-order flag; `meta.rs` the settings;
+//! `atime.rs` pending access times; `repair.rs` expiry and the integrity check; `walk.rs`
+//! walks; `record.rs` the byte layouts of records, buckets and quarantined slots; `slot.rs`
+//! where a key is stored (raw or under a digest).
+
+mod atime;
+mod env;
+mod meta;
+mod record;
+mod repair;
+mod slot;
+mod table;
+mod walk;
+
+pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn};
+pub(crate) use meta::Settings;
+pub use repair::IntegrityReport;
+pub(crate) use walk::Walk;
