@@ -7,4 +7,5 @@ fn macros_accept_the_pass_cases_and_point_at_each_mistake() {
     t.pass("tests/ui/pass/*.rs");
     t.compile_fail("tests/ui/persistent/*.rs");
     t.compile_fail("tests/ui/memoize/*.rs");
+    t.compile_fail("tests/ui/dict/*.rs");
 }

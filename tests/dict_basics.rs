@@ -438,3 +438,26 @@ fn handles_are_send_sync_and_cheap_to_clone() {
     e.insert("via clone".into(), 1).unwrap();
     assert_eq!(d.get("via clone").unwrap(), Some(1));
 }
+
+#[test]
+fn a_snapshot_walk_yields_the_dict_as_it_was_when_the_walk_began() {
+    let dir = common::tempdir();
+    let d: PersistDict<u32, u32> = PersistDict::open(dir.path()).unwrap();
+    // Enough entries for a chunked walk to read many chunks.
+    d.extend((0..20_000).map(|i| (i, i))).unwrap();
+    let mut walk = d.iter_snapshot();
+    let first: Vec<_> = walk.by_ref().take(10).map(Result::unwrap).collect();
+    // Meanwhile another writer removes everything, adds new keys and changes values.
+    d.transaction(|tx| {
+        tx.clear()?;
+        for i in 0..100 {
+            tx.insert(1_000_000 + i, 0)?;
+        }
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    let rest: Vec<_> = walk.map(Result::unwrap).collect();
+    let all: Vec<_> = first.into_iter().chain(rest).collect();
+    assert_eq!(all, (0..20_000).map(|i| (i, i)).collect::<Vec<_>>());
+    assert_eq!(d.len().unwrap(), 100);
+}

@@ -155,3 +155,62 @@ fn a_dict_without_expiry_never_expires() {
     assert_eq!(d.expire_now().unwrap(), 0);
     assert!(d.contains_key("k").unwrap());
 }
+
+#[test]
+fn an_expiry_longer_than_the_clock_can_count_never_expires_anything() {
+    let dir = common::tempdir();
+    let clock = clock();
+    let d: PersistDict<String, u32> = PersistDict::builder()
+        .expire_after(Some(Duration::MAX))
+        .clock(clock.clone())
+        .background(Background::Disabled)
+        .open(dir.path())
+        .unwrap();
+    d.insert("k".into(), 1).unwrap();
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(d.expire_now().unwrap(), 0);
+    assert_eq!(d.get("k").unwrap(), Some(1));
+}
+
+#[test]
+fn an_access_time_from_a_clock_that_ran_ahead_is_repaired_and_expires() {
+    let dir = common::tempdir();
+    let clock = clock();
+    let now = clock.now();
+    let d = open(dir.path(), &clock, Background::Disabled);
+    // The clock jumps a year ahead, an entry is written and read there, and the clock is
+    // set right again.
+    clock.set(now + 365 * DAY);
+    d.insert("future".into(), 1).unwrap();
+    d.get("future").unwrap();
+    d.flush().unwrap();
+    clock.set(now);
+    let report = d.check_integrity().unwrap();
+    assert_eq!(report.repaired, 1, "{report:?}");
+    let meta = d.metadata("future").unwrap().unwrap();
+    assert!(meta.accessed <= clock.now() && meta.created <= clock.now());
+    clock.advance(25 * HOUR);
+    assert_eq!(
+        d.expire_now().unwrap(),
+        1,
+        "the entry expires a day after the repair"
+    );
+}
+
+#[test]
+fn an_access_stored_after_a_future_one_brings_it_back_to_now() {
+    let dir = common::tempdir();
+    let clock = clock();
+    let now = clock.now();
+    let d = open(dir.path(), &clock, Background::Disabled);
+    clock.set(now + 365 * DAY);
+    d.insert("future".into(), 1).unwrap();
+    clock.set(now);
+    // A read now, stored: the stored access time must not stay a year ahead.
+    d.get("future").unwrap();
+    d.flush().unwrap();
+    let meta = d.metadata("future").unwrap().unwrap();
+    assert!(meta.accessed <= clock.now(), "{meta:?}");
+    clock.advance(25 * HOUR);
+    assert_eq!(d.expire_now().unwrap(), 1);
+}

@@ -319,3 +319,16 @@ fn a_map_type_is_a_named_persist_dict() {
     let dict: PersistDict<String, u64> = w.into_inner();
     assert_eq!(dict.get("n").unwrap(), Some(1));
 }
+
+#[test]
+fn a_map_type_iterates_with_a_for_loop_as_the_dict_does() {
+    let dir = common::tempdir();
+    let o = Ordered::open_at(dir.path().join("o")).unwrap();
+    o.insert(2, "two".into()).unwrap();
+    o.insert(1, "one".into()).unwrap();
+    let mut seen = Vec::new();
+    for entry in &o {
+        seen.push(entry.unwrap());
+    }
+    assert_eq!(seen, [(2, "two".to_string()), (1, "one".to_string())]);
+}

@@ -119,21 +119,41 @@ fn out_of_range_options_are_refused_before_touching_disk() {
 }
 
 #[test]
-fn a_second_open_with_another_durability_in_one_process_is_refused() {
+fn handles_with_different_durability_share_a_directory() {
     let dir = common::tempdir();
-    let _d = PersistDict::<String, u8>::open(dir.path()).unwrap();
-    let err = PersistDict::<String, u8>::builder()
+    let durable = PersistDict::<String, u8>::open(dir.path()).unwrap();
+    let fast = PersistDict::<String, u8>::builder()
         .durability(persistdict::Durability::Eventual)
         .open(dir.path())
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::InvalidOption {
-                option: "durability",
-                ..
-            }
-        ),
-        "{err:?}"
+        .unwrap();
+    durable.insert("durable".into(), 1).unwrap();
+    fast.insert("fast".into(), 2).unwrap();
+    assert_eq!(durable.get("fast").unwrap(), Some(2));
+    assert_eq!(fast.get("durable").unwrap(), Some(1));
+}
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[persistdict::memoize(path = "target/persistdict-tests/shared-durability")]
+fn counted(x: u32) -> u32 {
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    x + 1
+}
+
+#[test]
+fn a_memoized_function_beside_a_durable_dict_on_its_path_stores_its_results() {
+    // The dict is `Immediate` (the default), the memo store `Eventual` (its default).
+    let path = std::path::Path::new("target/persistdict-tests/shared-durability");
+    let dict = PersistDict::<String, u8>::open(path).unwrap();
+    dict.insert("mine".into(), 1).unwrap();
+    counted_memo().clear().unwrap();
+    let before = CALLS.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!((counted(1), counted(1)), (2, 2));
+    assert_eq!(
+        CALLS.load(std::sync::atomic::Ordering::SeqCst) - before,
+        1,
+        "computed once"
     );
+    assert!(counted_memo().dict().is_some(), "the memo store opened");
+    assert_eq!(dict.get("mine").unwrap(), Some(1));
 }

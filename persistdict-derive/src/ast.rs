@@ -19,6 +19,8 @@ pub(crate) struct ItemOptions {
     /// The value codec's type; the runtime's `Postcard` if `None`.
     pub(crate) codec: Option<Path>,
     pub(crate) durability: Option<Durability>,
+    /// Bytes of address space for the memory map.
+    pub(crate) map_size: Option<u64>,
     /// Where the runtime crate is; `::persistdict` if `None`.
     pub(crate) krate: Option<Path>,
     /// `#[persistent]` on a struct: the handle type's name, if not `<Struct>Store`.
@@ -49,6 +51,7 @@ impl ItemOptions {
             cache: options.cache.value,
             codec: options.codec.value,
             durability: options.durability.value,
+            map_size: options.map_size.value,
             krate: options.krate.value,
             handle: options.handle.value,
             version: options.version.value.unwrap_or(0),

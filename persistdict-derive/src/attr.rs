@@ -10,7 +10,7 @@ use syn::{Expr, Ident, Lit, LitStr, Path};
 use crate::ctxt::Ctxt;
 use crate::symbol::{
     CACHE, CODEC, CRATE, DEFAULT, DURABILITY, EVENTUAL, EXPIRE_DAYS, HANDLE, IGNORE, IMMEDIATE,
-    INVALIDATE_ON_CHANGE, MEMOIZE, NAME, PATH, PERSISTENT, RENAME, STORE_ALL, VERSION,
+    INVALIDATE_ON_CHANGE, MAP_SIZE, MEMOIZE, NAME, PATH, PERSISTENT, RENAME, STORE_ALL, VERSION,
 };
 
 /// Which attribute is being parsed; it names the options it accepts.
@@ -32,7 +32,16 @@ impl Attr {
     /// The options it accepts, in the order error messages list them.
     fn options(self) -> impl Iterator<Item = &'static str> + Clone {
         /// The options of both attributes on an item.
-        const SHARED: [&str; 7] = [PATH, EXPIRE_DAYS, NAME, CACHE, CODEC, DURABILITY, CRATE];
+        const SHARED: [&str; 8] = [
+            PATH,
+            EXPIRE_DAYS,
+            NAME,
+            CACHE,
+            CODEC,
+            DURABILITY,
+            MAP_SIZE,
+            CRATE,
+        ];
         let (shared, own): (&[&str], &[&str]) = match self {
             Attr::Persistent => (&SHARED, &[HANDLE]),
             Attr::PersistentField => (&[], &[DEFAULT, RENAME]),
@@ -81,6 +90,7 @@ pub(crate) struct Options {
     pub(crate) cache: Slot<usize>,
     pub(crate) codec: Slot<Path>,
     pub(crate) durability: Slot<Durability>,
+    pub(crate) map_size: Slot<u64>,
     pub(crate) krate: Slot<Path>,
     /// `#[persistent]` only.
     pub(crate) handle: Slot<Ident>,
@@ -116,6 +126,7 @@ pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Opt
         cache: Slot::new(CACHE),
         codec: Slot::new(CODEC),
         durability: Slot::new(DURABILITY),
+        map_size: Slot::new(MAP_SIZE),
         krate: Slot::new(CRATE),
         handle: Slot::new(HANDLE),
         version: Slot::new(VERSION),
@@ -144,6 +155,9 @@ pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Opt
         } else if known(DURABILITY) {
             let v = durability(cx, &meta)?;
             o.durability.set(cx, attr, &key, v);
+        } else if known(MAP_SIZE) {
+            let v = int(cx, &meta, "map_size = 1_073_741_824")?;
+            o.map_size.set(cx, attr, &key, v);
         } else if known(CRATE) {
             let v = parsed(cx, &meta, "crate = \"my_persistdict\"")?;
             o.krate.set(cx, attr, &key, v);

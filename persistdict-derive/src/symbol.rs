@@ -14,6 +14,7 @@ pub(crate) const CACHE: &str = "cache";
 pub(crate) const CODEC: &str = "codec";
 pub(crate) const DURABILITY: &str = "durability";
 pub(crate) const CRATE: &str = "crate";
+pub(crate) const MAP_SIZE: &str = "map_size";
 
 // `#[persistent]` on an item only.
 pub(crate) const HANDLE: &str = "handle";

@@ -23,6 +23,8 @@ pub struct AttrOptions {
     pub cache: Option<usize>,
     /// [`Builder::durability`].
     pub durability: Option<Durability>,
+    /// [`Builder::map_size`], in bytes.
+    pub map_size: Option<u64>,
 }
 
 impl AttrOptions {
@@ -42,6 +44,10 @@ impl AttrOptions {
         }
         if let Some(durability) = self.durability {
             builder = builder.durability(durability);
+        }
+        if let Some(bytes) = self.map_size {
+            // A size past the address space is refused at open (`Error::AddressSpace`).
+            builder = builder.map_size(usize::try_from(bytes).unwrap_or(usize::MAX));
         }
         builder
     }

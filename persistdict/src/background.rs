@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::options::{Background, Durability};
+use crate::options::Background;
 use crate::store::{IntegrityReport, Store};
 
 /// What the worker, and the sweeps and checks run on demand, counted in this process, for
@@ -53,6 +53,8 @@ impl Counters {
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerConfig {
     pub(crate) name: String,
+    /// The handle starting it reads only: no worker then.
+    pub(crate) read_only: bool,
     pub(crate) mode: Background,
     pub(crate) expire_after: Option<Duration>,
     pub(crate) sweep_interval: Duration,
@@ -121,7 +123,7 @@ pub(crate) fn start(
 }
 
 fn open_time_work(store: &Store, counters: &Counters, config: &WorkerConfig, deadline: Instant) {
-    match check(store, counters, config.clock.now_ms(), Some(deadline)) {
+    match check(store, counters, &|| config.clock.now_ms(), Some(deadline)) {
         Ok(report) => {
             if report.quarantined > 0 || report.repaired > 0 {
                 tracing::warn!(dict = %config.name, ?report, "integrity check repaired the dict");
@@ -160,15 +162,14 @@ fn run(
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
         let Some(store) = weak.upgrade() else { return };
-        if let Err(error) = store.flush_atimes() {
+        if let Err(error) = store.flush_atimes(config.clock.now_ms()) {
             counters.record_error(&config.name, "storing access times", &error);
         }
         if let Err(error) = store.clear_stale_readers() {
             counters.record_error(&config.name, "clearing stale readers", &error);
         }
-        if store.durability() == Durability::Eventual
-            && let Err(error) = store.sync()
-        {
+        // Commits made with `Durability::Eventual` reach the disk here at the latest.
+        if let Err(error) = store.sync() {
             counters.record_error(&config.name, "periodic sync", &error);
         }
         if let Some(expire_after) = config.expire_after
@@ -199,10 +200,10 @@ pub(crate) fn sweep(
     expire_after: Duration,
     deadline: Option<Instant>,
 ) -> Result<Vec<Vec<u8>>> {
-    let cutoff = clock
-        .now_ms()
-        .saturating_sub(expire_after.as_millis() as u64);
-    let removed = store.sweep(cutoff, deadline)?;
+    let now = clock.now_ms();
+    // An expiry longer than the clock counts back expires nothing.
+    let after = u64::try_from(expire_after.as_millis()).unwrap_or(u64::MAX);
+    let removed = store.sweep(now, now.saturating_sub(after), deadline)?;
     counters
         .expired
         .fetch_add(removed.len() as u64, Ordering::Relaxed);
@@ -221,7 +222,7 @@ pub(crate) fn sweep(
 pub(crate) fn check(
     store: &Store,
     counters: &Counters,
-    now: u64,
+    now: &dyn Fn() -> u64,
     deadline: Option<Instant>,
 ) -> Result<IntegrityReport> {
     let report = store.check(now, deadline)?;

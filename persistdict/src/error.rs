@@ -11,15 +11,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a [`PersistDict`](crate::PersistDict).
 ///
-/// Each variant names what the caller can act on. `Display` is one lowercase sentence; the
-/// underlying cause, where there is one, is reachable through
-/// [`source()`](std::error::Error::source).
+/// Each variant names what the caller can act on. `Display` is one lowercase sentence that
+/// ends with the underlying cause, where there is one (so a log line of it says what
+/// happened); the cause is also reachable through [`source()`](std::error::Error::source).
+/// Keys are shown as the program wrote them where their type can be read back (`"alpha"`,
+/// `(7, "beta")`), and as escaped bytes otherwise.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A stored value could not be decoded as the dict's value type (for example because the
     /// type changed since it was written). Nothing was deleted.
-    #[error("cannot decode the value stored under key {key} as `{type_name}`")]
+    #[error("cannot decode the value stored under key {key} as `{type_name}`: {source}")]
     Decode {
         /// The key, as its encoded bytes.
         key: KeyBytes,
@@ -33,7 +35,7 @@ pub enum Error {
     /// example because the field's type changed since it was written). Nothing was deleted:
     /// the handle's `set_<field>` overwrites the stored value and `reset_<field>` removes it,
     /// after which the field reads as its default.
-    #[error("cannot decode the stored field `{field}` as `{type_name}`")]
+    #[error("cannot decode the stored field `{field}` as `{type_name}`: {source}")]
     Field {
         /// The field's stored name.
         field: &'static str,
@@ -44,7 +46,7 @@ pub enum Error {
         source: BoxError,
     },
     /// A stored key could not be decoded as the dict's key type.
-    #[error("cannot decode the stored key {key} as `{type_name}`")]
+    #[error("cannot decode the stored key {key} as `{type_name}`: {source}")]
     DecodeKey {
         /// The key, as its encoded bytes.
         key: KeyBytes,
@@ -55,7 +57,7 @@ pub enum Error {
         source: BoxError,
     },
     /// A key or value could not be encoded by its codec.
-    #[error("cannot encode the {what} as `{type_name}`")]
+    #[error("cannot encode the {what} as `{type_name}`: {source}")]
     Encode {
         /// `"key"` or `"value"`.
         what: &'static str,
@@ -75,7 +77,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// The path can't be used for a dict (it is a regular file, can't be created, ...).
-    #[error("cannot use {} as a dict directory", path.display())]
+    #[error("cannot use {} as a dict directory: {source}", path.display())]
     Io {
         /// The path that was opened.
         path: PathBuf,
@@ -84,7 +86,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The directory holds a file that is not an LMDB environment (or one LMDB can't read).
-    #[error("{} does not hold a readable dict", path.display())]
+    #[error("{} does not hold a readable dict: {source}", path.display())]
     NotADict {
         /// The directory that was opened.
         path: PathBuf,
@@ -157,7 +159,7 @@ pub enum Error {
     /// The background worker's thread could not be started (reported in
     /// [`Stats::last_worker_error`](crate::Stats::last_worker_error); the dict works without
     /// it).
-    #[error("cannot start the background worker of {}", path.display())]
+    #[error("cannot start the background worker of {}: {source}", path.display())]
     WorkerStart {
         /// The dict's directory.
         path: PathBuf,
@@ -165,8 +167,76 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// An error of the storage engine (LMDB), reachable through `source()`.
-    #[error("storage error")]
+    /// The process may not read or write the dict's files (their owner and mode, a read-only
+    /// filesystem). Nothing was changed.
+    #[error(
+        "permission denied at {}: {source}; check the owner and mode of the directory and its \
+         files, or open it with `Builder::read_only`",
+        path.display()
+    )]
+    PermissionDenied {
+        /// The dict's directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The dict's memory map could not be reserved: the process is out of address space
+    /// (many dicts open at once, or a 32-bit process). Lower
+    /// [`Builder::map_size`](crate::Builder::map_size); the map grows by itself when the dict
+    /// needs more.
+    #[error(
+        "cannot map {map_size} bytes for {}: out of address space; lower `map_size`",
+        path.display()
+    )]
+    AddressSpace {
+        /// The dict's directory.
+        path: PathBuf,
+        /// The map size asked for, in bytes.
+        map_size: u64,
+    },
+    /// The disk holding the dict is full. The write that met it was not made; what was
+    /// committed before is intact.
+    #[error("no space left on the device holding {}; free some space", path.display())]
+    NoSpace {
+        /// The dict's directory.
+        path: PathBuf,
+    },
+    /// The handle was opened before this process was forked: LMDB forbids using it in the
+    /// child. Open the dict again in the child; the inherited handle may just be dropped.
+    #[error(
+        "the dict at {} was opened before this process forked; open it again in this process",
+        path.display()
+    )]
+    Forked {
+        /// The dict's directory.
+        path: PathBuf,
+    },
+    /// A write through a handle opened with [`Builder::read_only`](crate::Builder::read_only).
+    #[error("the dict at {} is open read-only", path.display())]
+    ReadOnly {
+        /// The dict's directory.
+        path: PathBuf,
+    },
+    /// A read-only open of a directory that holds no dict.
+    #[error("there is no dict at {} to open read-only", path.display())]
+    NotFound {
+        /// The path that was opened.
+        path: PathBuf,
+    },
+    /// The map must grow (or adopt the size another process gave it) while a snapshot walk
+    /// ([`PersistDict::iter_snapshot`](crate::PersistDict::iter_snapshot)) is open in this
+    /// process, which LMDB forbids. Nothing was written; finish or drop the walk and retry.
+    #[error(
+        "the map of {} must change size, but a snapshot walk is open in this process",
+        path.display()
+    )]
+    SnapshotOpen {
+        /// The dict's directory.
+        path: PathBuf,
+    },
+    /// An error of the storage engine (LMDB).
+    #[error("storage error: {source}")]
     Storage {
         /// The engine's error.
         #[source]
@@ -174,36 +244,74 @@ pub enum Error {
     },
 }
 
-/// The encoded bytes of a key, shown in errors.
+/// A key in an error: its encoded bytes, and how the program wrote it where that is known.
 ///
-/// `Display` shows at most 64 bytes, printable ASCII as is and everything else escaped, so an
-/// error message stays readable and short whatever the key holds.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyBytes(Vec<u8>);
+/// `Display` shows the key as the program wrote it (`"alpha"`, `(7, "beta")`) when the dict
+/// could read it back as its key type; otherwise at most 64 of its bytes, printable ASCII as
+/// is and everything else escaped. Either way at most 64 characters, so an error
+/// message stays readable and short whatever the key holds.
+#[derive(Clone)]
+pub struct KeyBytes {
+    bytes: Vec<u8>,
+    shown: Option<String>,
+}
+
+impl PartialEq for KeyBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for KeyBytes {}
 
 impl KeyBytes {
     /// A copy of `key`.
     pub(crate) fn new(key: &[u8]) -> Self {
-        KeyBytes(key.to_vec())
+        KeyBytes {
+            bytes: key.to_vec(),
+            shown: None,
+        }
     }
 
     /// The encoded key.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
 
+impl Error {
+    /// This error with the key it names shown by `show` (the key as the program wrote it,
+    /// if its bytes decode as the key type).
+    pub(crate) fn with_key_shown(mut self, show: impl FnOnce(&[u8]) -> Option<String>) -> Self {
+        if let Error::Decode { key, .. }
+        | Error::Corrupt { key, .. }
+        | Error::RecordTooLarge { key, .. } = &mut self
+            && key.shown.is_none()
+        {
+            key.shown = show(&key.bytes);
+        }
+        self
+    }
+}
+
+/// The most characters or bytes of a key an error shows.
 const KEY_DISPLAY_LIMIT: usize = 64;
 
 impl fmt::Display for KeyBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(shown) = &self.shown {
+            return match shown.char_indices().nth(KEY_DISPLAY_LIMIT) {
+                Some((end, _)) => write!(f, "{}...", &shown[..end]),
+                None => f.write_str(shown),
+            };
+        }
         f.write_str("\"")?;
-        for &b in self.0.iter().take(KEY_DISPLAY_LIMIT) {
+        for &b in self.bytes.iter().take(KEY_DISPLAY_LIMIT) {
             write!(f, "{}", std::ascii::escape_default(b))?;
         }
-        if self.0.len() > KEY_DISPLAY_LIMIT {
-            write!(f, "...\" ({} bytes)", self.0.len())
+        if self.bytes.len() > KEY_DISPLAY_LIMIT {
+            write!(f, "...\" ({} bytes)", self.bytes.len())
         } else {
             f.write_str("\"")
         }
@@ -228,11 +336,8 @@ mod tests {
 
     #[test]
     fn key_bytes_display_escapes_and_crops() {
-        assert_eq!(
-            KeyBytes(b"\x05hello".to_vec()).to_string(),
-            "\"\\x05hello\""
-        );
-        let long = KeyBytes(vec![b'a'; 100]);
+        assert_eq!(KeyBytes::new(b"\x05hello").to_string(), "\"\\x05hello\"");
+        let long = KeyBytes::new(&[b'a'; 100]);
         assert_eq!(
             long.to_string(),
             format!("\"{}...\" (100 bytes)", "a".repeat(64))

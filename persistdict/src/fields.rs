@@ -63,6 +63,7 @@ impl<C: Codec> Fields<C> {
             key_size_limit: builder.config.key_size_limit,
             key_codec: &Postcard.name(),
             value_codec: &codec.name(),
+            read_only: builder.config.read_only,
         };
         let raw = RawDict::open(path, &builder.config, settings)?;
         Ok(Fields {

@@ -123,7 +123,10 @@ pub use codec::Bincode;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, Postcard};
-pub use dict::{Iter, Keys, Metadata, PersistDict, Stats, Transaction, Values};
+pub use dict::{
+    Iter, Keys, Metadata, PersistDict, Stats, Transaction, TransactionError, TransactionIter,
+    Values,
+};
 pub use error::{BoxError, Error, KeyBytes, Result};
 pub use memo::Memo;
 pub use options::{Background, Builder, Durability};
@@ -217,6 +220,7 @@ struct ReadmeDoctests;
 /// | `cache = N` | in-memory cache capacity, 0 for none (default 128) |
 /// | `codec = "path::To::Codec"` | the value codec, a [`Codec`] that implements `Default` |
 /// | `durability = "immediate"` or `"eventual"` | see [`Durability`] |
+/// | `map_size = N` | bytes of address space for the map (see [`Builder::map_size`]) |
 /// | `crate = "path"` | where to find this crate, if it was renamed |
 /// | `handle = "Name"` | the handle type's name (structs) |
 ///
@@ -290,7 +294,7 @@ pub use persistdict_derive::persistent;
 ///
 /// # Options
 ///
-/// `path` (required), `expire_days`, `name`, `cache`, `codec`, `durability` and `crate` as
+/// `path` (required), `expire_days`, `name`, `cache`, `codec`, `durability`, `map_size` and `crate` as
 /// for [`persistent`], plus `version = N`, `invalidate_on_change = false`,
 /// `ignore(arg, ...)` and `store_all = true`.
 #[cfg(feature = "derive")]

@@ -11,8 +11,10 @@ use crate::error::{Error, Result};
 
 /// LMDB's largest key with its default build (`MDB_MAXKEYSIZE`).
 pub(crate) const MAX_KEY_SIZE_LIMIT: usize = 511;
-/// Address space reserved for the map by default: 1 TiB. The file only takes what is written.
-pub(crate) const DEFAULT_MAP_SIZE: usize = 1 << 40;
+/// Address space reserved for the map by default: 64 GiB, so that about 2,000 dicts fit in
+/// the 128 TiB a 64-bit Linux process can map; a dict that outgrows it grows its map by
+/// itself. The file only takes what is written.
+pub(crate) const DEFAULT_MAP_SIZE: usize = 64 << 30;
 /// Map sizes are rounded up to this, a multiple of every common page size.
 pub(crate) const MAP_SIZE_GRANULE: usize = 1 << 16;
 
@@ -94,6 +96,7 @@ pub(crate) struct Config {
     pub(crate) durability: Durability,
     pub(crate) map_size: usize,
     pub(crate) max_readers: u32,
+    pub(crate) read_only: bool,
     pub(crate) clock: Clock,
     pub(crate) cache_capacity: usize,
     pub(crate) expire_after: Option<Duration>,
@@ -112,6 +115,7 @@ impl<K, V> Default for Builder<K, V> {
                 durability: Durability::Immediate,
                 map_size: DEFAULT_MAP_SIZE,
                 max_readers: 1022,
+                read_only: false,
                 clock: Clock::system(),
                 cache_capacity: 128,
                 expire_after: None,
@@ -141,17 +145,32 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
         self
     }
 
-    /// When commits reach the disk (default [`Durability::Immediate`]).
+    /// When this handle's commits reach the disk (default [`Durability::Immediate`]).
+    /// Handles on one directory may differ: each commit gets its own handle's durability.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.config.durability = durability;
         self
     }
 
-    /// Address space reserved for the memory map, in bytes (default 1 TiB). The file on disk
-    /// only takes what is written, and the map grows by itself when it fills up, so this
-    /// matters only on systems short of virtual address space.
+    /// Address space reserved for the memory map, in bytes (default 64 GiB). The file on disk
+    /// only takes what is written, and the map doubles by itself when it fills up, so this
+    /// matters only for the number of dicts a process can hold open at once: a 64-bit Linux
+    /// process maps at most 128 TiB, about 2,000 dicts at the default.
     pub fn map_size(mut self, bytes: usize) -> Self {
         self.config.map_size = bytes;
+        self
+    }
+
+    /// Opens the dict for reading only: it must exist, nothing is created or written (no
+    /// access times, no worker), and every write is [`Error::ReadOnly`]. For a dict shipped
+    /// with a program, or owned by another user.
+    ///
+    /// LMDB's readers register in the lock file (`lock.mdb`), so that writers in other
+    /// processes don't reuse pages they still read. When the lock file can't be written (a
+    /// read-only filesystem, another user's dict), the dict is read without it, which is safe
+    /// only while no process writes to it; a warning is logged.
+    pub fn read_only(mut self) -> Self {
+        self.config.read_only = true;
         self
     }
 

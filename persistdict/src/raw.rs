@@ -18,7 +18,7 @@ use crate::cache::{Cache, Change};
 use crate::clock::{Clock, from_ms};
 use crate::error::{Error, Result};
 use crate::key::KeyBuf;
-use crate::options::{Config, MAP_SIZE_GRANULE};
+use crate::options::{Config, Durability, MAP_SIZE_GRANULE};
 use crate::shared::Shared;
 use crate::store::{IntegrityReport, Reader, Settings, StoreConfig, Walk, WriteTxn};
 
@@ -70,6 +70,10 @@ pub(crate) struct RawDict<V> {
     name: String,
     clock: Clock,
     expire_after: Option<Duration>,
+    /// How this handle's commits reach the disk.
+    durability: Durability,
+    /// This handle reads only (the store may be shared with handles that write).
+    read_only: bool,
 }
 
 impl<V> fmt::Debug for RawDict<V> {
@@ -98,6 +102,15 @@ impl<V: Clone> RawDict<V> {
     /// `settings` that decide where entries are, and starts its worker.
     pub(crate) fn open(path: &Path, config: &Config, settings: Settings<'_>) -> Result<Self> {
         let shared = Shared::open(path, &store_config(config))?;
+        if shared.read_only() && !config.read_only {
+            return Err(Error::InvalidOption {
+                option: "read_only",
+                reason: format!(
+                    "{} is open read-only in this process; open it read-only here too",
+                    shared.path().display()
+                ),
+            });
+        }
         let name = config.name.clone().unwrap_or_else(|| {
             shared
                 .path()
@@ -110,6 +123,7 @@ impl<V: Clone> RawDict<V> {
         cache.committed_unknown(shared.last_txn_id());
         shared.start_worker(WorkerConfig {
             name: name.clone(),
+            read_only: config.read_only,
             mode: config.background,
             expire_after: config.expire_after,
             sweep_interval: config.sweep_interval,
@@ -123,6 +137,8 @@ impl<V: Clone> RawDict<V> {
             name,
             clock: config.clock.clone(),
             expire_after: config.expire_after,
+            durability: config.durability,
+            read_only: config.read_only,
         })
     }
 
@@ -139,10 +155,12 @@ impl<V: Clone> RawDict<V> {
         decode: impl FnOnce(&[u8], &[u8]) -> Result<V>,
     ) -> Result<Option<V>> {
         let store = &self.shared;
+        // Nothing inherited across fork() is served, not even from the cache.
+        store.alive()?;
         // The cache's own stamps, which only throttle access reports, use the coarse clock.
         let coarse = self.clock.coarse_ms();
         if let Some((value, touch)) = self.cache.get(key, || store.last_txn_id(), coarse) {
-            if touch {
+            if touch && !self.read_only {
                 store.touch(key, self.now());
             }
             return Ok(Some(value));
@@ -157,7 +175,9 @@ impl<V: Clone> RawDict<V> {
         })?;
         if let Some(value) = &value {
             self.cache.put_read(key, value.clone(), snapshot, coarse);
-            store.touch(key, now);
+            if !self.read_only {
+                store.touch(key, now);
+            }
         }
         Ok(value)
     }
@@ -174,26 +194,34 @@ impl<V: Clone> RawDict<V> {
                 dict: self.shared.as_ref(),
                 reader,
                 now: self.now(),
+                read_only: self.read_only,
             })
         })
     }
 
-    /// Runs `f` in one write transaction and commits what it wrote, all or nothing, then
-    /// tells the cache what changed. `f` runs again from the start if the map had to grow, so
-    /// it must have no effects outside the transaction.
+    /// Runs `f` in one write transaction and commits what it wrote, all or nothing, with
+    /// this handle's durability, then tells the cache what changed. `f` runs again from the
+    /// start if the map had to grow, so it must have no effects outside the transaction.
     ///
     /// # Errors
     ///
-    /// Whatever `f` returns, and [`Error::NestedTransaction`] when this thread is inside a
-    /// write transaction on the same store already.
+    /// Whatever `f` returns; [`Error::ReadOnly`] for a read-only handle;
+    /// [`Error::NestedTransaction`] when this thread is inside a write transaction on the same
+    /// store already.
     pub(crate) fn write<T, E: From<Error>>(
         &self,
         mut f: impl FnMut(RawWrite<'_, '_, V>) -> Result<T, E>,
     ) -> Result<T, E> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.path().to_path_buf(),
+            }
+            .into());
+        }
         let mut changes = Vec::new();
         let mut cleared = false;
         let now = self.now();
-        let (value, id) = self.shared.write_as(|txn| {
+        let (value, id) = self.shared.write_as(self.durability, |txn| {
             changes.clear();
             cleared = false;
             f(RawWrite {
@@ -254,7 +282,7 @@ impl<V: Clone> RawDict<V> {
 
     /// Stores the access times recorded in memory and syncs committed writes.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.shared.flush_atimes()?;
+        self.shared.flush_atimes(self.now())?;
         self.shared.sync()
     }
 
@@ -263,6 +291,7 @@ impl<V: Clone> RawDict<V> {
         let Some(expire_after) = self.expire_after else {
             return Ok(0);
         };
+        self.writable()?;
         let store = &self.shared;
         let removed = background::sweep(
             store,
@@ -277,12 +306,53 @@ impl<V: Clone> RawDict<V> {
         Ok(removed.len() as u64)
     }
 
+    /// Removes the entries `keep(key, value bytes)` rejects, in chunked write transactions
+    /// (see [`Store::retain`](crate::store::Store::retain)); returns how many.
+    pub(crate) fn retain(&self, keep: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<u64> {
+        self.writable()?;
+        let result = self.shared.retain(self.durability, keep);
+        // The chunks' commits are not applied key by key: start the cache afresh.
+        self.cache.committed_unknown(self.shared.last_txn_id());
+        result
+    }
+
     /// The integrity check of the whole store (see `store::repair`).
     pub(crate) fn check(&self) -> Result<IntegrityReport> {
+        self.writable()?;
         let store = &self.shared;
-        let report = background::check(store, store.counters(), self.now(), None)?;
+        let report = background::check(store, store.counters(), &|| self.now(), None)?;
         self.cache.committed_unknown(store.last_txn_id());
         Ok(report)
+    }
+
+    /// [`Error::ReadOnly`] for a read-only handle.
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::ReadOnly {
+                path: self.path().to_path_buf(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A walk through the insertion order; with `snapshot`, all of it in one read transaction
+    /// (see [`Store::snapshot`](crate::store::Store::snapshot)), else a short one per chunk.
+    /// An error opening the snapshot is the walk's first item.
+    pub(crate) fn walk(&self, values: bool, snapshot: bool) -> RawWalk {
+        let (snapshot, failed) = if snapshot {
+            match self.shared.snapshot() {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        RawWalk {
+            walk: Walk::new(values, snapshot),
+            failed,
+            done: false,
+        }
     }
 
     /// The next entry of `walk`: its encoded key and stored value bytes.
@@ -290,7 +360,14 @@ impl<V: Clone> RawDict<V> {
         &self,
         walk: &'w mut RawWalk,
     ) -> Option<Result<(&'w [u8], &'w [u8])>> {
-        walk.0.next(&self.shared)
+        if let Some(e) = walk.failed.take() {
+            walk.done = true;
+            return Some(Err(e));
+        }
+        if walk.done {
+            return None;
+        }
+        walk.walk.next(&self.shared)
     }
 }
 
@@ -302,20 +379,19 @@ fn store_config(config: &Config) -> StoreConfig {
             .map_size
             .div_ceil(MAP_SIZE_GRANULE)
             .saturating_mul(MAP_SIZE_GRANULE),
-        durability: config.durability,
         max_readers: config.max_readers,
+        read_only: config.read_only,
+        clock: config.clock.clone(),
         key_size_limit: config.key_size_limit,
     }
 }
 
-/// A walk through the insertion order; see [`RawDict::next_in`].
-pub(crate) struct RawWalk(Walk);
-
-impl RawWalk {
-    /// A walk from the first entry; without `values`, the values handed out are empty.
-    pub(crate) fn new(values: bool) -> Self {
-        RawWalk(Walk::new(values))
-    }
+/// A walk through the insertion order; see [`RawDict::walk`] and [`RawDict::next_in`].
+pub(crate) struct RawWalk {
+    walk: Walk,
+    /// Why the walk could not start, handed out as its first item.
+    failed: Option<Error>,
+    done: bool,
 }
 
 /// One snapshot of a dict; see [`RawDict::read`].
@@ -323,6 +399,7 @@ pub(crate) struct RawRead<'r, 't> {
     dict: &'r Shared,
     reader: &'r Reader<'t>,
     now: u64,
+    read_only: bool,
 }
 
 impl RawRead<'_, '_> {
@@ -332,9 +409,11 @@ impl RawRead<'_, '_> {
         Ok(self.reader.get(key)?.map(|r| r.value))
     }
 
-    /// Records an access to `key`.
+    /// Records an access to `key` (not through a read-only handle).
     pub(crate) fn touch(&self, key: &[u8]) {
-        self.dict.touch(key, self.now);
+        if !self.read_only {
+            self.dict.touch(key, self.now);
+        }
     }
 }
 
@@ -387,6 +466,14 @@ impl<V> RawWrite<'_, '_, V> {
         self.txn.clear()?;
         *self.cleared = true;
         Ok(())
+    }
+
+    /// The next entry of `walk` as this transaction sees it.
+    pub(crate) fn next_in<'w>(
+        &self,
+        walk: &'w mut RawWalk,
+    ) -> Option<Result<(&'w [u8], &'w [u8])>> {
+        walk.walk.next_in(&self.txn.as_read())
     }
 
     /// Whether `init_once` filled this dict before.

@@ -5,6 +5,11 @@
 //! [`Shared`]. The worker holds only a `Weak<Store>`; dropping the last `Shared` stops and
 //! joins it, closes the store, and only then frees the directory's slot, so an opener waiting
 //! for the slot never meets an environment that is still open.
+//!
+//! In a forked child the registry still lists the parent's stores: an entry remembers the
+//! fork count it was made at, and an older one is closed (without writing) and replaced, so
+//! that the child opens the dict anew. Dropping a parent's `Shared` in the child neither
+//! joins the parent's worker, which does not exist there, nor writes.
 
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
@@ -15,9 +20,12 @@ use std::time::Duration;
 
 use crate::background::{self, Counters, Worker, WorkerConfig};
 use crate::error::{Error, Result};
-use crate::store::{Store, StoreConfig};
+use crate::store::{Store, StoreConfig, fork_count, io_error};
 
-static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = LazyLock::new(Mutex::default);
+/// A directory's `Shared`, with the fork count of the process that registered it.
+type Entry = (u64, Weak<Shared>);
+
+static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(Mutex::default);
 
 /// The store of a directory, its worker and counters.
 pub(crate) struct Shared {
@@ -40,38 +48,46 @@ impl Shared {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when `path` is a regular file or can't be created;
-    /// [`Error::InvalidOption`] when it is open in this process with another durability; the
-    /// store's errors at open.
+    /// [`Error::Io`] when `path` is a regular file or can't be created (a variant of its
+    /// own for a permission or a full disk); [`Error::NotFound`] for a read-only open of a
+    /// missing dict; the store's errors at open.
     pub(crate) fn open(path: &Path, config: &StoreConfig) -> Result<Arc<Shared>> {
-        let io_err = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io_err = |source| io_error(path, source);
         if path.is_file() {
-            return Err(io_err(std::io::Error::new(
-                std::io::ErrorKind::NotADirectory,
-                "the path is a regular file",
-            )));
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "the path is a regular file",
+                ),
+            });
         }
-        std::fs::create_dir_all(path).map_err(io_err)?;
+        if config.read_only {
+            if !path.is_dir() {
+                return Err(Error::NotFound {
+                    path: path.to_path_buf(),
+                });
+            }
+        } else {
+            std::fs::create_dir_all(path).map_err(io_err)?;
+        }
         let canonical = path.canonicalize().map_err(io_err)?;
         loop {
             let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-            match registry.get(&canonical).map(Weak::upgrade) {
-                Some(Some(shared)) => {
-                    if shared.durability() != config.durability {
-                        return Err(Error::InvalidOption {
-                            option: "durability",
-                            reason: format!(
-                                "{} is already open in this process with {:?} durability",
-                                canonical.display(),
-                                shared.durability()
-                            ),
-                        });
-                    }
-                    return Ok(shared);
+            let forks = fork_count();
+            // A store the parent of this (forked) process opened: closed in this process,
+            // without writing, so that it can be opened anew.
+            if let Some((generation, inherited)) = registry.get(&canonical)
+                && *generation != forks
+            {
+                if let Some(inherited) = inherited.upgrade() {
+                    inherited.close_in_child();
                 }
+                registry.remove(&canonical);
+                continue;
+            }
+            match registry.get(&canonical).map(|(_, weak)| weak.upgrade()) {
+                Some(Some(shared)) => return Ok(shared),
                 // The last handle is being dropped: wait until its environment is closed.
                 Some(None) => {
                     drop(registry);
@@ -84,15 +100,19 @@ impl Shared {
                         worker: Mutex::default(),
                         counters: Arc::default(),
                     });
-                    registry.insert(canonical, Arc::downgrade(&shared));
+                    registry.insert(canonical, (forks, Arc::downgrade(&shared)));
                     return Ok(shared);
                 }
             }
         }
     }
 
-    /// Starts the directory's worker, unless it has one: the first handle's settings decide.
+    /// Starts the directory's worker, unless it has one: the first writable handle's settings
+    /// decide. A read-only handle starts none (it stores nothing).
     pub(crate) fn start_worker(&self, config: WorkerConfig) {
+        if config.read_only {
+            return;
+        }
         let mut slot = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             *slot = background::start(&self.store, &self.counters, config);
@@ -107,6 +127,20 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        if self.store.alive().is_err() {
+            // A parent's store, in a forked child: its worker thread does not exist here, and
+            // its registry slot is replaced by the next open. Nothing is joined or written.
+            if let Some(worker) = self
+                .worker
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                std::mem::forget(worker);
+            }
+            self.store.close_in_child();
+            return;
+        }
         let path = self.store.path().to_path_buf();
         self.store.close_soon();
         if let Some(worker) = self
@@ -124,7 +158,10 @@ impl Drop for Shared {
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
         // While a dead entry is present no new store is registered at this path, so a dead
         // entry at our path is ours.
-        if registry.get(&path).is_some_and(|w| w.strong_count() == 0) {
+        if registry
+            .get(&path)
+            .is_some_and(|(_, w)| w.strong_count() == 0)
+        {
             registry.remove(&path);
         }
     }

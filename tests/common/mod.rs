@@ -141,3 +141,22 @@ pub fn after<'a>(lines: &'a [String], marker: &'a str) -> impl Iterator<Item = &
         .iter()
         .filter_map(move |l| l.split_once(marker).map(|(_, rest)| rest))
 }
+
+/// Whether this process runs as root, for which file permissions don't apply.
+pub fn is_root() -> bool {
+    // SAFETY: a plain system call.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Gives up root for the user `nobody` (65534), in a child process that tests permissions.
+pub fn become_nobody() {
+    // SAFETY: plain system calls; the group first, while still allowed.
+    assert_eq!(unsafe { libc::setgid(65_534) }, 0, "setgid");
+    assert_eq!(unsafe { libc::setuid(65_534) }, 0, "setuid");
+}
+
+/// Sets the mode bits of `path`.
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

@@ -48,6 +48,7 @@ impl Paths {
         let name = some(options.name.as_ref().map(|n| quote!(#n)));
         let expire_days = some(options.expire_days.map(|d| quote!(#d)));
         let cache = some(options.cache.map(|c| quote!(#c)));
+        let map_size = some(options.map_size.map(|m| quote!(#m)));
         let durability = some(options.durability.map(|d| match d {
             Durability::Immediate => quote!(#krate::Durability::Immediate),
             Durability::Eventual => quote!(#krate::Durability::Eventual),
@@ -58,6 +59,7 @@ impl Paths {
                 expire_days: #expire_days,
                 cache: #cache,
                 durability: #durability,
+                map_size: #map_size,
             }
         }
     }

@@ -357,5 +357,15 @@ pub(crate) fn map(model: &MapModel) -> TokenStream {
                 &self.0
             }
         }
+
+        // `for entry in &map`, as on the dict itself.
+        impl<'__persistdict_a> ::core::iter::IntoIterator for &'__persistdict_a #ident {
+            type Item = <&'__persistdict_a #dict as ::core::iter::IntoIterator>::Item;
+            type IntoIter = <&'__persistdict_a #dict as ::core::iter::IntoIterator>::IntoIter;
+
+            fn into_iter(self) -> Self::IntoIter {
+                <&'__persistdict_a #dict as ::core::iter::IntoIterator>::into_iter(&self.0)
+            }
+        }
     }
 }

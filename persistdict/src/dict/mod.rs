@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use self::transaction::Transaction;
+pub use self::transaction::{Transaction, TransactionError, TransactionIter};
 pub use self::walk::{Iter, Keys, Values};
 use self::walk::{Undecodable, Walk};
 use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
@@ -141,6 +141,7 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
             key_size_limit: self.config.key_size_limit,
             key_codec: &self.key_codec.name(),
             value_codec: &self.value_codec.name(),
+            read_only: self.config.read_only,
         };
         let raw = RawDict::open(path.as_ref(), &self.config, settings)?;
         Ok(PersistDict {
@@ -201,14 +202,27 @@ where
 
     /// The value stored under encoded `key` as bytes, decoded as `V`.
     pub(crate) fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
-        self.inner
-            .value_codec
-            .decode(bytes)
-            .map_err(|source| Error::Decode {
+        self.inner.value_codec.decode(bytes).map_err(|source| {
+            self.show_key(Error::Decode {
                 key: KeyBytes::new(key),
                 type_name: std::any::type_name::<V>(),
                 source,
             })
+        })
+    }
+
+    /// `error` with the key it names shown as the program wrote it, where the key's bytes
+    /// decode as `K` (rendered through `K`'s `Serialize`, so `K` needs no `Debug`).
+    fn show_key(&self, error: Error) -> Error {
+        error.with_key_shown(|key| {
+            let key: K = self.inner.key_codec.decode(key).ok()?;
+            Some(format!("{:?}", serde_fmt::to_debug(&key)))
+        })
+    }
+
+    /// `result` with the key of its error shown; see [`show_key`](Self::show_key).
+    fn keyed<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|e| self.show_key(e))
     }
 
     fn decode_key(&self, key: &[u8]) -> Result<K> {
@@ -228,16 +242,20 @@ where
     }
 
     /// Stores `value` under `key`, replacing any previous value. An overwritten key keeps its
-    /// place in iteration order and its creation time.
+    /// place in iteration order and its creation time. The old value is neither read nor
+    /// decoded (so a value written as another type is overwritten too); [`replace`](Self::replace)
+    /// returns it, as `HashMap::insert` does.
     pub fn insert(&self, key: K, value: V) -> Result<()> {
         let key = self.encode_key(&key)?;
         let bytes = self.encode_value(&value)?;
         // The cache gets the value itself; a replay after the map grew has none left to give,
         // and the cache then forgets the key instead.
         let mut value = Some(value);
-        self.inner
-            .raw
-            .write(|mut w| w.put(&key, &bytes, value.take()).map(drop))
+        self.keyed(
+            self.inner
+                .raw
+                .write(|mut w| w.put(&key, &bytes, value.take()).map(drop)),
+        )
     }
 
     /// The value of `key`, or `None`.
@@ -251,11 +269,11 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        self.with_key(key, |key| {
+        self.keyed(self.with_key(key, |key| {
             self.inner
                 .raw
                 .get(key, |key, bytes| self.decode_value(key, bytes))
-        })
+        }))
     }
 
     /// Whether `key` has a value. Reads no value bytes, and is not an access.
@@ -264,17 +282,19 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        self.with_key(key, |key| self.inner.raw.contains(key))
+        self.keyed(self.with_key(key, |key| self.inner.raw.contains(key)))
     }
 
-    /// Removes `key`; returns whether it had a value.
+    /// Removes `key`; returns whether it had a value. Neither reads nor decodes the value, so
+    /// it also removes one written as another type; [`take`](Self::take) returns the value,
+    /// as `HashMap::remove` does.
     pub fn remove<Q>(&self, key: &Q) -> Result<bool>
     where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
-        self.inner.raw.write(|mut w| w.delete(&key))
+        self.keyed(self.inner.raw.write(|mut w| w.delete(&key)))
     }
 
     /// Removes `key` and returns its value.
@@ -288,16 +308,19 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.encode_key(key)?;
-        self.inner.raw.write(|mut w| {
+        self.keyed(self.inner.raw.write(|mut w| {
             let Some(value) = w.with(&key, |b| self.decode_stored(&key, b))?? else {
                 return Ok(None);
             };
             w.delete(&key)?;
             Ok(Some(value))
-        })
+        }))
     }
 
     /// The number of entries (O(1)).
+    ///
+    /// A `u64`, where `HashMap::len` returns a `usize`: the count is of entries on disk,
+    /// which a 32-bit program can open with more than `usize::MAX` entries in it.
     pub fn len(&self) -> Result<u64> {
         self.inner.raw.len()
     }
@@ -319,10 +342,27 @@ where
     /// `f` may run more than once if the map has to grow during the write; only its last
     /// result is stored.
     ///
+    /// While `f` runs, this thread holds the dict's writer lock, which every writer of the
+    /// dict, in any process, waits for. `f` may write to *another* dict (through its own
+    /// methods), but then the order of the two locks is the caller's to keep: two threads that
+    /// each update one dict while writing the other, in opposite orders, wait for each other
+    /// forever. Take such dicts in one fixed order everywhere.
+    ///
     /// # Errors
     ///
     /// [`Error::Decode`] when the stored value can't be decoded; `f` is then not called and
     /// nothing changes.
+    ///
+    /// # Why a closure and not an `entry` guard
+    ///
+    /// `HashMap::entry` hands out a guard to read and then write a key. Here a guard would hold
+    /// the dict's writer lock, across processes, for as long as the caller keeps it, and it
+    /// could not be atomic when the map has to grow mid-write: growing ends the transaction,
+    /// another process may then write the key, and replaying the guard's last write would lose
+    /// that write. A closure can be run again on the fresh value, which is why `f` may run
+    /// more than once; and the lock is held only while `f` runs. For the other uses of an
+    /// entry, [`get_or_insert_with`](Self::get_or_insert_with), [`replace`](Self::replace) and
+    /// [`transaction`](Self::transaction) cover them.
     ///
     /// # Examples
     ///
@@ -341,7 +381,7 @@ where
         F: FnMut(Option<V>) -> Option<V>,
     {
         let key = self.encode_key(key)?;
-        self.inner.raw.write(|mut w| {
+        let updated = self.inner.raw.write(|mut w| {
             let old = w.with(&key, |b| self.decode_stored(&key, b))??;
             let new = f(old);
             match &new {
@@ -354,7 +394,8 @@ where
                 }
             }
             Ok(new)
-        })
+        });
+        self.keyed(updated)
     }
 
     /// The value of `key`; if it has none, stores `f()` and returns it. `f` runs outside any
@@ -364,20 +405,109 @@ where
     where
         F: FnOnce() -> V,
     {
+        self.get_or_try_insert_with(key, || Ok::<_, Error>(f()))
+    }
+
+    /// [`get_or_insert_with`](Self::get_or_insert_with) with a fallible `f`: when `f` fails,
+    /// its error is returned and nothing is stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let ports: persistdict::PersistDict<String, u16> = persistdict::PersistDict::open(dir.path())?;
+    /// let port = ports.get_or_try_insert_with("web".into(), || "8080".parse::<u16>().map_err(Box::<dyn std::error::Error>::from))?;
+    /// assert_eq!(port, 8080);
+    /// # Ok(()) }
+    /// ```
+    pub fn get_or_try_insert_with<F, E>(&self, key: K, f: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: From<Error>,
+    {
         let key = self.encode_key(&key)?;
-        if let Some(value) = self.read_stored(&key)? {
+        if let Some(value) = self.keyed(self.read_stored(&key))? {
             return Ok(value);
         }
-        let value = f();
+        let value = f()?;
         let bytes = self.encode_value(&value)?;
-        let existing = self.inner.raw.write(|mut w| {
+        let existing = self.keyed(self.inner.raw.write(|mut w| {
             if let Some(existing) = w.with(&key, |b| self.decode_stored(&key, b))?? {
                 return Ok(Some(existing));
             }
             w.put(&key, &bytes, None)?;
             Ok(None)
-        })?;
+        }))?;
         Ok(existing.unwrap_or(value))
+    }
+
+    /// Stores `value` under `key` and returns the value it replaces, as
+    /// [`HashMap::insert`](std::collections::HashMap::insert) does. [`insert`](Self::insert)
+    /// returns nothing: it neither reads nor decodes the old value, so it also overwrites a
+    /// value written as another type.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the old value can't be decoded as `V`; nothing is written then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> persistdict::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let d: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// assert_eq!(d.replace("a".into(), 1)?, None);
+    /// assert_eq!(d.replace("a".into(), 2)?, Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn replace(&self, key: K, value: V) -> Result<Option<V>> {
+        let key = self.encode_key(&key)?;
+        let bytes = self.encode_value(&value)?;
+        let mut value = Some(value);
+        self.keyed(self.inner.raw.write(|mut w| {
+            let old = w.with(&key, |b| self.decode_stored(&key, b))??;
+            w.put(&key, &bytes, value.take())?;
+            Ok(old)
+        }))
+    }
+
+    /// Keeps only the entries for which `keep(&key, &value)` is true, removing the others;
+    /// returns how many were removed, as
+    /// [`HashMap::retain`](std::collections::HashMap::retain) does without the count.
+    ///
+    /// The walk goes through the insertion order in chunks of 1,000 entries, each judged and
+    /// committed in a write transaction of its own, like an expiry sweep: other writers wait
+    /// at most one chunk, and a crash or an error keeps the chunks committed before. So the
+    /// whole is not atomic (use [`transaction`](Self::transaction) for that); each chunk is.
+    /// `keep` may see a chunk again if the map had to grow.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] / [`Error::DecodeKey`] for an entry that doesn't decode; the walk
+    /// stops there, and what it removed before stays removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> persistdict::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let d: persistdict::PersistDict<u32, u32> = persistdict::PersistDict::open(dir.path())?;
+    /// d.extend((0..10).map(|i| (i, i * i)))?;
+    /// assert_eq!(d.retain(|_, square| square % 2 == 0)?, 5);
+    /// assert_eq!(d.keys().collect::<persistdict::Result<Vec<_>>>()?, [0, 2, 4, 6, 8]);
+    /// # Ok(()) }
+    /// ```
+    pub fn retain<F>(&self, mut keep: F) -> Result<u64>
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        self.keyed(self.inner.raw.retain(|key, value| {
+            Ok(keep(
+                &self.decode_key(key)?,
+                &self.decode_value(key, value)?,
+            ))
+        }))
     }
 
     /// The stored value of encoded `key`, read past the cache and not counted as an access.
@@ -444,7 +574,9 @@ where
     ///
     /// `f` may run more than once if the map has to grow, so it should have no effects outside
     /// the transaction. Calling a writing method of a dict on the same directory inside `f`
-    /// returns [`Error::NestedTransaction`]: use the handle `f` gets.
+    /// returns [`Error::NestedTransaction`]: use the handle `f` gets. Writing to another dict
+    /// inside `f` is allowed, and the order of the dicts is then the caller's to keep (see
+    /// [`update`](Self::update)).
     ///
     /// # Examples
     ///
@@ -462,9 +594,46 @@ where
     /// assert_eq!(accounts.get("bob")?, Some(5));
     /// # Ok(()) }
     /// ```
+    ///
+    /// The closure may return an error type of the program's own: any type with
+    /// `From<persistdict::Error>` ([`TransactionError`]), so that `?` works on the
+    /// transaction's methods. An error returned from the closure rolls everything back.
+    ///
+    /// ```
+    /// #[derive(Debug)]
+    /// enum TransferError {
+    ///     Store(persistdict::Error),
+    ///     Insufficient { balance: i64 },
+    /// }
+    ///
+    /// impl From<persistdict::Error> for TransferError {
+    ///     fn from(e: persistdict::Error) -> Self {
+    ///         TransferError::Store(e)
+    ///     }
+    /// }
+    ///
+    /// # fn main() -> Result<(), TransferError> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let accounts: persistdict::PersistDict<String, i64> = persistdict::PersistDict::open(dir.path())?;
+    /// accounts.insert("alice".into(), 3)?;
+    /// let result = accounts.transaction(|tx| {
+    ///     let balance = tx.get("alice")?.unwrap_or(0);
+    ///     if balance < 5 {
+    ///         return Err(TransferError::Insufficient { balance });
+    ///     }
+    ///     tx.insert("alice".into(), balance - 5)?;
+    ///     Ok(())
+    /// });
+    /// assert!(matches!(result, Err(TransferError::Insufficient { balance: 3 })));
+    /// assert_eq!(accounts.get("alice")?, Some(3), "nothing was written");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// `Box<dyn std::error::Error + Send + Sync>` works as it is; a plain `String` does not
+    /// (it has no `From<persistdict::Error>`), and the compiler says so with this advice.
     pub fn transaction<T, E, F>(&self, mut f: F) -> Result<T, E>
     where
-        E: From<Error>,
+        E: TransactionError,
         F: FnMut(&mut Transaction<'_, '_, K, V, C, KC>) -> Result<T, E>,
     {
         self.inner.raw.write(|w| f(&mut Transaction::new(self, w)))
@@ -487,7 +656,7 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        self.with_key(key, |key| self.inner.raw.metadata(key))
+        self.keyed(self.with_key(key, |key| self.inner.raw.metadata(key)))
     }
 
     /// Counters of the cache and the background worker, and sizes.
@@ -507,7 +676,7 @@ where
     /// the value decoding, at open.
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
         let mut report = self.inner.raw.check()?;
-        let undecodable = Walk::<_, _, _, _, Undecodable>::new(self.clone());
+        let undecodable = Walk::<_, _, _, _, Undecodable>::new(self.clone(), false);
         report
             .undecodable
             .extend(undecodable.filter_map(|item| item.ok().flatten()));
@@ -517,24 +686,47 @@ where
     /// The keys, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn keys(&self) -> Keys<K, V, C, KC> {
-        Keys::new(self.clone())
+        Keys::new(self.clone(), false)
     }
 
     /// The values, in insertion order. See [`iter`](Self::iter).
     #[must_use]
     pub fn values(&self) -> Values<K, V, C, KC> {
-        Values::new(self.clone())
+        Values::new(self.clone(), false)
     }
 
     /// The entries, in insertion order.
     ///
-    /// The walk is streamed: it reads a chunk of entries (about 4 MiB of keys and values) per
-    /// short read transaction and holds only that chunk in memory. Entries inserted during the walk are seen if they come
-    /// after its position, removed ones are not; each chunk is a consistent snapshot. An
-    /// entry that can't be decoded yields an `Err` and the walk goes on with the next.
+    /// The walk is streamed: it reads a chunk of entries (about 4 MiB of keys and values) in a
+    /// short read transaction of its own and holds only that chunk in memory; the first chunk
+    /// holds one entry, each later one up to sixteen times the one before. Each chunk is one
+    /// snapshot, and a walk is not: an entry removed after its chunk was read is still
+    /// yielded; one inserted meanwhile is yielded if it comes after the walk's position in
+    /// insertion order and its chunk was not read yet; a transaction committed while the walk
+    /// runs may be seen in part (what falls into chunks read after it). For one snapshot of
+    /// the whole dict, use [`iter_snapshot`](Self::iter_snapshot).
+    ///
+    /// An entry that can't be decoded yields an `Err` and the walk goes on with the next.
     #[must_use]
     pub fn iter(&self) -> Iter<K, V, C, KC> {
-        Iter::new(self.clone())
+        Iter::new(self.clone(), false)
+    }
+
+    /// The entries, in insertion order, exactly as they were when the walk began: one read
+    /// transaction serves the whole walk, so writes made meanwhile, by this process or any
+    /// other, are not seen.
+    ///
+    /// The cost: while the walk is open, LMDB can't reuse the pages that writers free (the
+    /// file grows by what is rewritten meanwhile), and this process can't change the map's
+    /// size, so a write that needs a larger map fails with [`Error::SnapshotOpen`] until the
+    /// walk is dropped. Prefer [`iter`](Self::iter) unless the walk must be consistent.
+    ///
+    /// # Errors
+    ///
+    /// Each item is a `Result`; an error opening the snapshot is the first item.
+    #[must_use]
+    pub fn iter_snapshot(&self) -> Iter<K, V, C, KC> {
+        Iter::new(self.clone(), true)
     }
 }
 

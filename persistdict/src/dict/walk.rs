@@ -73,8 +73,10 @@ walk_item!(
 /// A walk over the insertion order, one item per live entry: the untyped walk
 /// (`crate::raw::RawWalk`, which reads the chunks) with each entry decoded as it is asked for.
 pub(super) struct Walk<K, V, C, KC, W> {
-    dict: PersistDict<K, V, C, KC>,
+    /// Declared before `dict`, so dropped first: a snapshot walk's read transaction must end
+    /// before the last handle, which closes the environment, is dropped.
     raw: RawWalk,
+    dict: PersistDict<K, V, C, KC>,
     item: PhantomData<fn() -> W>,
 }
 
@@ -86,10 +88,11 @@ where
     KC: Codec,
     W: WalkItem<K, V, C, KC>,
 {
-    pub(super) fn new(dict: PersistDict<K, V, C, KC>) -> Self {
+    /// A walk of `dict`; with `snapshot`, of one snapshot of it.
+    pub(super) fn new(dict: PersistDict<K, V, C, KC>, snapshot: bool) -> Self {
         Walk {
+            raw: dict.raw().walk(W::VALUES, snapshot),
             dict,
-            raw: RawWalk::new(W::VALUES),
             item: PhantomData,
         }
     }
@@ -107,7 +110,10 @@ where
 
     fn next(&mut self) -> Option<Result<W::Out>> {
         let entry = self.dict.raw().next_in(&mut self.raw)?;
-        Some(entry.and_then(|(key, value)| W::make(&self.dict, key, value)))
+        Some(
+            self.dict
+                .keyed(entry.and_then(|(key, value)| W::make(&self.dict, key, value))),
+        )
     }
 }
 
@@ -124,8 +130,8 @@ macro_rules! walk_iterator {
             C: Codec,
             KC: Codec,
         {
-            pub(super) fn new(dict: PersistDict<K, V, C, KC>) -> Self {
-                $name(Walk::new(dict))
+            pub(super) fn new(dict: PersistDict<K, V, C, KC>, snapshot: bool) -> Self {
+                $name(Walk::new(dict, snapshot))
             }
         }
 

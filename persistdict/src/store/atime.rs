@@ -12,8 +12,10 @@ use hashbrown::HashMap;
 
 use super::env::{Store, WriteTxn};
 use super::record;
+use super::repair::FUTURE_TOLERANCE_MS;
 use crate::error::Result;
 use crate::key::KeyBuf;
+use crate::options::Durability;
 
 /// Accesses logged before a merge.
 const LOG_LEN: usize = 1024;
@@ -67,7 +69,11 @@ impl Pending {
 impl Store {
     /// Records an access to `key` at `now`; stored by the next [`flush_atimes`](Self::flush_atimes).
     pub(crate) fn touch(&self, key: &[u8], now: u64) {
-        self.pending().touch(key, now);
+        // A read-only store stores nothing; in a forked child the lock may be a parent
+        // thread's, held forever.
+        if !self.read_only() && self.alive().is_ok() {
+            self.pending().touch(key, now);
+        }
     }
 
     pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -79,15 +85,21 @@ impl Store {
         self.pending().get(key)
     }
 
-    /// Stores the access times recorded in memory, in one write transaction; returns how many.
-    pub(crate) fn flush_atimes(&self) -> Result<usize> {
+    /// Stores the access times recorded in memory, in one write transaction, as of `now` (ms):
+    /// none is stored later than `now`, and a stored one far later than `now` (from a clock
+    /// that ran ahead) is brought back. Returns how many were stored.
+    pub(crate) fn flush_atimes(&self, now: u64) -> Result<usize> {
+        if self.read_only() {
+            return Ok(0);
+        }
+        self.alive()?;
         let pending = self.pending().take();
         if pending.is_empty() {
             return Ok(0);
         }
-        let result = self.write_as(|w| {
+        let result = self.write_as(Durability::Eventual, |w| {
             for (key, t) in &pending {
-                w.set_accessed(key, *t)?;
+                w.set_accessed(key, *t, now)?;
             }
             Ok(pending.len())
         });
@@ -104,12 +116,14 @@ impl Store {
 }
 
 impl WriteTxn<'_> {
-    /// Raises the stored access time of `key` to `t` (never lowers it).
-    pub(super) fn set_accessed(&mut self, key: &[u8], t: u64) -> Result<()> {
+    /// Raises the stored access time of `key` to `t`, or brings it back to `t` if it is
+    /// more than [`FUTURE_TOLERANCE_MS`] later than `now`; `t` is taken no later than `now`.
+    pub(super) fn set_accessed(&mut self, key: &[u8], t: u64, now: u64) -> Result<()> {
         let Some(stored) = self.store.get(&self.txn, key)?.map(|r| r.header.accessed) else {
             return Ok(());
         };
-        if t > stored {
+        let t = t.min(now);
+        if t > stored || stored > now.saturating_add(FUTURE_TOLERANCE_MS) {
             self.rewrite(key, |rec| record::set_accessed(rec, t))?;
         }
         Ok(())

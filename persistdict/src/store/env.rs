@@ -9,51 +9,65 @@
 //! - One `Store` per directory per process: LMDB forbids opening one environment twice in a
 //!   process (heed answers `EnvAlreadyOpened`). The registry above this folder
 //!   (`shared.rs`) keeps that true.
+//! - LMDB forbids using an environment across `fork()`. A store remembers how many times the
+//!   process had forked when it was opened (counted by an at-fork handler, [`FORKS`]); in a
+//!   child every operation on it is [`Error::Forked`] before it touches LMDB, and dropping it
+//!   there never writes.
+//! - Durability is a choice of each commit: the environment's `NO_SYNC` flag is set for the
+//!   commit about to be made, while its write transaction serialises such changes.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError, RwLock};
 
 use heed::types::{Bytes, Str};
-use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, MdbError, WithoutTls};
+use heed::{
+    CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, FlagSetMode, MdbError, WithoutTls,
+};
 
 use super::atime::Pending;
+use super::files;
+use crate::clock::Clock;
 use crate::commits::QuietCommits;
 use crate::error::{Error, KeyBytes, Result};
 use crate::options::Durability;
 
 pub(super) type Db = Database<'static, Bytes, Bytes>;
 
-/// Refuses a data file that stays empty: LMDB would silently start a new database in it, and
-/// an empty `data.mdb` is a damaged or truncated dict, not a new one. While another process
-/// creates a dict the file is empty for a moment (until LMDB writes its first pages), hence
-/// the short wait before deciding.
-fn refuse_empty_data_file(path: &Path) -> Result<()> {
-    let data = path.join("data.mdb");
-    let is_empty = || std::fs::metadata(&data).is_ok_and(|m| m.is_file() && m.len() == 0);
-    for _ in 0..20 {
-        if !is_empty() {
-            return Ok(());
+/// How many times this process has forked, as counted in each child (the parent keeps its
+/// count). A store opened at another count belongs to an ancestor process.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork() {
+    // Async-signal-safe: an atomic increment.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many times this process's ancestors forked on the way to it, with the at-fork handler
+/// installed (once per process): a value to compare, not a count of anything else.
+pub(crate) fn fork_count() -> u64 {
+    static WATCH: Once = Once::new();
+    WATCH.call_once(|| {
+        // SAFETY: registers a handler that only increments an atomic, in the child.
+        let installed = unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
+        if installed != 0 {
+            tracing::warn!("cannot watch for fork(); a child must not use inherited dicts");
         }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Err(Error::NotADict {
-        path: path.to_path_buf(),
-        source: "the data file `data.mdb` is empty; if a process died while creating this \
-                 dict, remove the directory"
-            .into(),
-    })
+    });
+    FORKS.load(Ordering::Relaxed)
 }
 
 /// What a store is opened with.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreConfig {
     pub(crate) map_size: usize,
-    pub(crate) durability: Durability,
     pub(crate) max_readers: u32,
+    /// Open for reading only: nothing is created, and no write is made.
+    pub(crate) read_only: bool,
+    /// The time of the access times stored when the store closes.
+    pub(crate) clock: Clock,
     /// Keys whose encoding is longer than this are stored under a digest (see `slot.rs`).
     /// Every handle on the store uses the same: the settings check at open refuses another.
     pub(crate) key_size_limit: usize,
@@ -61,7 +75,13 @@ pub(crate) struct StoreConfig {
 
 /// The databases of a dict's environment.
 pub(crate) struct Store {
-    env: ManuallyDrop<Env<WithoutTls>>,
+    /// Dropped early only in a forked child (see [`close_in_child`](Self::close_in_child));
+    /// otherwise when the store is.
+    env: UnsafeCell<ManuallyDrop<Env<WithoutTls>>>,
+    /// Set once `env` is dropped.
+    env_closed: AtomicBool,
+    /// [`FORKS`] when the store was opened.
+    generation: u64,
     /// Records under raw keys.
     pub(super) entries: Db,
     /// Buckets of records under digests of keys that can't be stored raw.
@@ -74,7 +94,16 @@ pub(crate) struct Store {
     pub(super) quarantine: Db,
     resize: RwLock<()>,
     path: PathBuf,
-    durability: Durability,
+    /// See [`read_only`](Self::read_only).
+    read_only: bool,
+    /// See [`StoreConfig::clock`].
+    clock: Clock,
+    /// Whether LMDB's `NO_SYNC` flag is set now.
+    no_sync: AtomicBool,
+    /// Set by a commit made without a sync, cleared by [`sync`](Self::sync).
+    unsynced: AtomicBool,
+    /// Snapshot walks open now: the map can't change size while one is.
+    snapshots: Arc<AtomicUsize>,
     /// See [`StoreConfig::key_size_limit`].
     pub(super) key_size_limit: usize,
     /// Access times recorded by reads and not yet stored.
@@ -88,6 +117,13 @@ pub(crate) struct Store {
     /// Set when the last handle is gone: chunked work stops between chunks.
     closing: AtomicBool,
 }
+
+// SAFETY: `env` is the only field that isn't `Sync`, being in an `UnsafeCell`. It is read
+// through shared references, and dropped through the cell only by `close_in_child` and
+// `Drop`: the first in a forked child, where every other access is refused before it reaches
+// `env` (the generation check in `env()`), and once (`env_closed`); the second when no
+// reference is left.
+unsafe impl Sync for Store {}
 
 thread_local! {
     /// Stores on which this thread holds `resize` shared (so nested reads don't re-lock), and
@@ -118,44 +154,47 @@ impl Drop for Held<'_> {
 impl Store {
     /// Opens (or creates) the environment in directory `path`, which exists and is
     /// canonical. Only the registry (`shared.rs`) calls this, once per directory.
-    pub(crate) fn open(path: &Path, options: &StoreConfig) -> Result<Store> {
-        refuse_empty_data_file(path)?;
-        let mut flags = EnvFlags::empty();
-        if options.durability == Durability::Eventual {
-            flags |= EnvFlags::NO_SYNC;
-        }
-        let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
-        env_options
-            .map_size(options.map_size)
-            .max_dbs(8)
-            .max_readers(options.max_readers);
-        // SAFETY: the flags are plain LMDB flags; NO_SYNC's durability trade-off is the
-        // documented meaning of `Durability::Eventual`.
-        unsafe { env_options.flags(flags) };
-        // SAFETY: LMDB's rules for a memory-mapped file: this registry opens each directory
-        // at most once per process, and we never use NO_LOCK, so LMDB's lock file keeps other
-        // processes coherent.
-        let env = unsafe { env_options.open(path) }.map_err(|source| Error::NotADict {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        })?;
-        // Readers of processes that died keep their slot until cleared.
-        env.clear_stale_readers().map_err(storage)?;
-        let wtxn = env.write_txn().map_err(storage)?;
-        let (entries, hashed, order, info, quarantine) = env
-            .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
-                Ok(CommitOrAbort::<_, ()>::Commit((
-                    opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?,
-                    opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?,
-                    opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?,
-                    opener.create_database::<Str, Bytes>(wtxn, Some("info"))?,
-                    opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?,
-                )))
-            })
-            .map_err(storage)?
-            .unwrap_commit();
+    pub(crate) fn open(path: &Path, config: &StoreConfig) -> Result<Store> {
+        let generation = fork_count();
+        let (env, read_only) = if config.read_only {
+            if !path.join("data.mdb").is_file() {
+                return Err(Error::NotFound {
+                    path: path.to_path_buf(),
+                });
+            }
+            if files::creation_cut_short(path) {
+                return Err(Error::NotADict {
+                    path: path.to_path_buf(),
+                    source: "its creation was cut short; opening it writable starts it afresh"
+                        .into(),
+                });
+            }
+            // Opened writable where the process may write, so that writable handles opened
+            // later in this process share it; the handle itself never writes.
+            let writable = files::prepare(path, config.max_readers, false)
+                .and_then(|()| open_env(path, config, EnvFlags::empty()));
+            match writable {
+                Err(Error::PermissionDenied { .. }) => (open_read_only(path, config)?, true),
+                other => (other?, false),
+            }
+        } else {
+            files::prepare(path, config.max_readers, true)?;
+            (open_env(path, config, EnvFlags::empty())?, false)
+        };
+        let (entries, hashed, order, info, quarantine) = if config.read_only {
+            open_databases(&env).map_err(|source| Error::NotADict {
+                path: path.to_path_buf(),
+                source,
+            })?
+        } else {
+            // Readers of processes that died keep their slot until cleared.
+            env.clear_stale_readers().map_err(storage)?;
+            create_databases(&env)?
+        };
         Ok(Store {
-            env: ManuallyDrop::new(env),
+            env: UnsafeCell::new(ManuallyDrop::new(env)),
+            env_closed: AtomicBool::new(false),
+            generation,
             entries,
             hashed,
             order,
@@ -163,13 +202,56 @@ impl Store {
             quarantine,
             resize: RwLock::default(),
             path: path.to_path_buf(),
-            durability: options.durability,
-            key_size_limit: options.key_size_limit,
+            read_only,
+            clock: config.clock.clone(),
+            no_sync: AtomicBool::new(false),
+            unsynced: AtomicBool::new(false),
+            snapshots: Arc::default(),
+            key_size_limit: config.key_size_limit,
             atimes: Mutex::default(),
             quiet: Arc::default(),
             key_order_after: AtomicU64::new(0),
             closing: AtomicBool::new(false),
         })
+    }
+
+    /// The environment, unless this process is a fork of the one that opened it.
+    fn env(&self) -> Result<&Env<WithoutTls>> {
+        self.alive()?;
+        // SAFETY: see `impl Sync for Store`: in the process that opened the store, `env` is
+        // dropped only by `Drop`.
+        Ok(unsafe { &*self.env.get() })
+    }
+
+    /// [`Error::Forked`] in a process forked after the store was opened.
+    pub(crate) fn alive(&self) -> Result<()> {
+        if FORKS.load(Ordering::Relaxed) == self.generation {
+            Ok(())
+        } else {
+            Err(Error::Forked {
+                path: self.path.clone(),
+            })
+        }
+    }
+
+    /// In a forked child, closes the inherited environment without writing anything, so that
+    /// the dict can be opened again in the child (LMDB allows one environment per path per
+    /// process). Does nothing in the process that opened the store.
+    pub(crate) fn close_in_child(&self) {
+        if self.alive().is_ok() || self.env_closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: see `impl Sync for Store`: in a child no access reaches `env` (`env()`
+        // refuses them), and `env_closed` lets this run once. Closing unmaps the child's copy
+        // of the files and closes its descriptors; it writes nothing, and the reader slots it
+        // would free are those of the child's pid, which has none.
+        unsafe { ManuallyDrop::drop(&mut *self.env.get()) };
+    }
+
+    /// Whether LMDB's environment is open for reading only (the process may not write the
+    /// dict's files).
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The canonical directory of the store.
@@ -183,6 +265,7 @@ impl Store {
 
     /// Takes `resize` shared unless this thread already holds it.
     fn hold(&self, writing: bool) -> Result<Held<'_>> {
+        self.alive()?;
         let id = self.id();
         let state = HELD.with(|h| h.borrow().iter().rev().find(|(i, _)| *i == id).map(|x| x.1));
         match state {
@@ -215,7 +298,7 @@ impl Store {
     pub(crate) fn read_at<T>(&self, f: impl FnOnce(&Reader<'_>, u64) -> Result<T>) -> Result<T> {
         loop {
             let held = self.hold(false)?;
-            match self.env.read_txn() {
+            match self.env()?.read_txn() {
                 Ok(txn) => {
                     let id = txn.id() as u64;
                     return f(
@@ -236,10 +319,12 @@ impl Store {
         }
     }
 
-    /// Runs `f` in a write transaction and commits it. `f` runs again from the start if the
+    /// Runs `f` in a write transaction and commits it without a sync (for the store's own
+    /// upkeep: settings, expiry, repairs, access times). `f` runs again from the start if the
     /// map had to grow, so it must not have effects outside the transaction.
     pub(crate) fn write<T>(&self, f: impl FnMut(&mut WriteTxn<'_>) -> Result<T>) -> Result<T> {
-        self.write_as(f).map(|(value, _)| value)
+        self.write_as(Durability::Eventual, f)
+            .map(|(value, _)| value)
     }
 
     /// [`write`](Self::write) for closures with their own error type; also returns the id of
@@ -248,20 +333,30 @@ impl Store {
     /// A transaction that wrote nothing is aborted rather than committed: LMDB would not give
     /// it a new id, so its id could be taken by another process's next commit, and a cache that
     /// accounted for ours under that id would miss theirs.
+    ///
+    /// The commit is synced to disk before this returns with [`Durability::Immediate`], and
+    /// left to the OS with [`Durability::Eventual`] (see [`sync`](Self::sync)).
     pub(crate) fn write_as<T, E: From<Error>>(
         &self,
+        durability: Durability,
         mut f: impl FnMut(&mut WriteTxn<'_>) -> Result<T, E>,
     ) -> Result<(T, u64), E> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }
+            .into());
+        }
         loop {
             let held = self.hold(true)?;
-            let txn = match self.env.write_txn() {
+            let txn = match self.env()?.write_txn() {
                 Ok(txn) => txn,
                 Err(heed::Error::Mdb(MdbError::MapResized)) => {
                     drop(held);
                     self.adopt_map_size()?;
                     continue;
                 }
-                Err(e) => return Err(storage(e).into()),
+                Err(e) => return Err(self.error(e).into()),
             };
             let mut w = WriteTxn {
                 txn,
@@ -278,14 +373,21 @@ impl Store {
                     drop(w);
                     return Ok((value, 0));
                 }
-                Ok(value) => match (w.txn.id() as u64, w.key_order, w.txn.commit()) {
-                    (id, key_order, Ok(())) => {
-                        self.key_order_committed(id, key_order);
-                        return Ok((value, id));
+                Ok(value) => {
+                    let (id, key_order) = (w.txn.id() as u64, w.key_order);
+                    self.set_sync(durability)?;
+                    match w.txn.commit() {
+                        Ok(()) => {
+                            self.key_order_committed(id, key_order);
+                            if durability == Durability::Eventual {
+                                self.unsynced.store(true, Ordering::Relaxed);
+                            }
+                            return Ok((value, id));
+                        }
+                        Err(heed::Error::Mdb(MdbError::MapFull)) => {}
+                        Err(e) => return Err(self.error(e).into()),
                     }
-                    (_, _, Err(heed::Error::Mdb(MdbError::MapFull))) => {}
-                    (_, _, Err(e)) => return Err(storage(e).into()),
-                },
+                }
                 Err(e) if !w.map_full => return Err(e),
                 Err(_) => drop(w),
             }
@@ -294,36 +396,117 @@ impl Store {
         }
     }
 
+    /// Sets LMDB's `NO_SYNC` flag for the commit about to be made with `durability`. Called
+    /// only while this thread holds a write transaction.
+    fn set_sync(&self, durability: Durability) -> Result<()> {
+        let no_sync = durability == Durability::Eventual;
+        if self.no_sync.load(Ordering::Relaxed) != no_sync {
+            let mode = if no_sync {
+                FlagSetMode::Enable
+            } else {
+                FlagSetMode::Disable
+            };
+            // SAFETY: `mdb_env_set_flags` must not run in two threads at once; it runs only
+            // here, under the write transaction, which LMDB gives one thread at a time.
+            unsafe { self.env()?.set_flags(EnvFlags::NO_SYNC, mode) }.map_err(storage)?;
+            self.no_sync.store(no_sync, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The error for `error` from LMDB: a full disk is [`Error::NoSpace`].
+    pub(super) fn error(&self, error: heed::Error) -> Error {
+        if os_code(&error) == Some(libc::ENOSPC) {
+            Error::NoSpace {
+                path: self.path.clone(),
+            }
+        } else {
+            storage(error)
+        }
+    }
+
+    /// Refuses to change the map's size while a snapshot walk is open.
+    fn no_snapshot_open(&self) -> Result<()> {
+        if self.snapshots.load(Ordering::Acquire) == 0 {
+            Ok(())
+        } else {
+            Err(Error::SnapshotOpen {
+                path: self.path.clone(),
+            })
+        }
+    }
+
     /// Doubles the map.
     fn grow_map(&self) -> Result<()> {
         let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
-        let current = self.env.info().map_size;
+        self.no_snapshot_open()?;
+        let current = self.env()?.info().map_size;
         let new_size = current.checked_mul(2).ok_or_else(|| Error::MapExhausted {
             path: self.path.clone(),
         })?;
         tracing::debug!(path = %self.path.display(), new_size, "growing the map");
         // SAFETY: every transaction of this process holds `resize` shared, and we hold it
         // exclusively, so none is active.
-        unsafe { self.env.resize(new_size) }.map_err(storage)?;
+        unsafe { self.env()?.resize(new_size) }.map_err(storage)?;
         Ok(())
     }
 
     /// Adopts the map size another process set.
     fn adopt_map_size(&self) -> Result<()> {
         let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
+        self.no_snapshot_open()?;
         // SAFETY: as in `grow_map`. Size 0 makes LMDB adopt the size recorded in the file.
-        unsafe { self.env.resize(0) }.map_err(storage)?;
+        unsafe { self.env()?.resize(0) }.map_err(storage)?;
         Ok(())
     }
 
-    /// The id of the last committed transaction, by any process (3 ns: reads shared memory).
+    /// The id of the last committed transaction, by any process (3 ns: reads shared memory);
+    /// 0 in a forked child.
     pub(crate) fn last_txn_id(&self) -> u64 {
-        self.env.info().last_txn_id as u64
+        self.env().map_or(0, |env| env.info().last_txn_id as u64)
     }
 
     /// Bytes the data file takes on disk.
     pub(crate) fn disk_size(&self) -> Result<u64> {
-        self.env.real_disk_size().map_err(storage)
+        self.env()?.real_disk_size().map_err(storage)
+    }
+
+    /// A read transaction for a walk of one snapshot, open until the [`Snapshot`] is dropped.
+    /// The map can't change size meanwhile (see [`Error::SnapshotOpen`]).
+    pub(crate) fn snapshot(&self) -> Result<Snapshot> {
+        loop {
+            let held = self.hold(false)?;
+            match self.env()?.clone().static_read_txn() {
+                Ok(txn) => {
+                    // Counted while `resize` is held shared: a resize waits for it, then
+                    // sees the count.
+                    self.snapshots.fetch_add(1, Ordering::AcqRel);
+                    return Ok(Snapshot {
+                        txn: ManuallyDrop::new(txn),
+                        open: Arc::clone(&self.snapshots),
+                        generation: self.generation,
+                    });
+                }
+                Err(heed::Error::Mdb(MdbError::MapResized)) if held.pushed => {
+                    drop(held);
+                    self.adopt_map_size()?;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+    }
+
+    /// Runs `f` over `snapshot`, which this store made.
+    pub(crate) fn read_snapshot<T>(
+        &self,
+        snapshot: &Snapshot,
+        f: impl FnOnce(&Reader<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.alive()?;
+        f(&Reader {
+            store: self,
+            txn: &snapshot.txn,
+        })
     }
 
     /// The store's list of our commits that changed no value, which caches share.
@@ -342,36 +525,44 @@ impl Store {
         self.closing.load(Ordering::Relaxed)
     }
 
-    /// The store's durability.
-    pub(crate) fn durability(&self) -> Durability {
-        self.durability
-    }
-
     /// Frees the reader slots of processes that died holding a read transaction; a dead
     /// reader would otherwise keep every page freed after its snapshot from being reused.
     pub(crate) fn clear_stale_readers(&self) -> Result<usize> {
-        self.env.clear_stale_readers().map_err(storage)
+        if self.read_only {
+            return Ok(0);
+        }
+        self.env()?.clear_stale_readers().map_err(storage)
     }
 
-    /// Syncs the data file to disk.
+    /// Syncs commits made without a sync to disk.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.env.force_sync().map_err(storage)
+        let env = self.env()?;
+        if self.unsynced.swap(false, Ordering::AcqRel)
+            && let Err(e) = env.force_sync()
+        {
+            self.unsynced.store(true, Ordering::Relaxed);
+            return Err(self.error(e));
+        }
+        Ok(())
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if self.alive().is_err() {
+            // In a forked child: nothing of the parent's is written, nor waited for.
+            self.close_in_child();
+            return;
+        }
         // The last handle is gone (and the worker stopped): store what only memory holds.
-        if let Err(error) = self.flush_atimes() {
+        if let Err(error) = self.flush_atimes(self.clock.now_ms()) {
             tracing::warn!(path = %self.path.display(), %error, "access times not stored at close");
         }
-        if self.durability == Durability::Eventual
-            && let Err(error) = self.env.force_sync()
-        {
+        if let Err(error) = self.sync() {
             tracing::warn!(path = %self.path.display(), %error, "sync at close failed");
         }
         // SAFETY: `env` is not used after this point; the other fields hold no reference to it.
-        let env = unsafe { ManuallyDrop::take(&mut self.env) };
+        let env = unsafe { ManuallyDrop::take(self.env.get_mut()) };
         let closing = env.clone().prepare_for_closing();
         // The environment is closed when this returns, so that the registry can free the
         // directory's slot after it (an opener waiting on the slot then never meets heed's
@@ -393,6 +584,131 @@ pub(crate) fn corrupt(key: &[u8], reason: &'static str) -> Error {
 pub(crate) fn storage(error: heed::Error) -> Error {
     Error::Storage {
         source: Box::new(error),
+    }
+}
+
+/// The operating system's error code behind `error`, if it is one.
+fn os_code(error: &heed::Error) -> Option<i32> {
+    match error {
+        heed::Error::Io(e) => e.raw_os_error(),
+        heed::Error::Mdb(MdbError::Other(code)) => Some(*code),
+        _ => None,
+    }
+}
+
+/// The error for `source`, met while preparing or opening the files of `dir`: a cause the
+/// user can act on gets its own variant.
+pub(crate) fn io_error(dir: &Path, source: std::io::Error) -> Error {
+    let path = dir.to_path_buf();
+    match source.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => Error::PermissionDenied { path, source },
+        Some(libc::ENOSPC | libc::EDQUOT) => Error::NoSpace { path },
+        _ => Error::Io { path, source },
+    }
+}
+
+/// Opens LMDB's environment in `path` for reading only, for a process that may not write the
+/// dict's files. A reader that can't write the lock file either (a dict owned by another
+/// user, a read-only mount) reads without it: LMDB then can't tell writers which pages this
+/// process still reads, which is safe only while no process writes.
+fn open_read_only(path: &Path, config: &StoreConfig) -> Result<Env<WithoutTls>> {
+    match open_env(path, config, EnvFlags::READ_ONLY) {
+        Err(Error::PermissionDenied { .. }) => {
+            tracing::warn!(
+                path = %path.display(),
+                "the lock file can't be written; reading without it, which is safe only \
+                 while no process writes to this dict"
+            );
+            open_env(path, config, EnvFlags::READ_ONLY | EnvFlags::NO_LOCK)
+        }
+        other => other,
+    }
+}
+
+/// Opens LMDB's environment in `path` with `flags` besides the store's own.
+fn open_env(path: &Path, config: &StoreConfig, flags: EnvFlags) -> Result<Env<WithoutTls>> {
+    let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
+    env_options
+        .map_size(config.map_size)
+        .max_dbs(8)
+        .max_readers(config.max_readers);
+    // SAFETY: plain LMDB flags. NO_LOCK comes only with READ_ONLY, for a lock file this
+    // process can't write; `Store::open` says what that costs.
+    unsafe { env_options.flags(flags) };
+    // SAFETY: LMDB's rules for a memory-mapped file: the registry opens each directory at most
+    // once per process, and LMDB's lock file keeps other processes coherent.
+    unsafe { env_options.open(path) }.map_err(|error| match os_code(&error) {
+        Some(libc::ENOMEM) => Error::AddressSpace {
+            path: path.to_path_buf(),
+            map_size: config.map_size as u64,
+        },
+        Some(code @ (libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOSPC | libc::EDQUOT)) => {
+            io_error(path, std::io::Error::from_raw_os_error(code))
+        }
+        _ => Error::NotADict {
+            path: path.to_path_buf(),
+            source: Box::new(error),
+        },
+    })
+}
+
+type Databases = (Db, Db, Db, Database<'static, Str, Bytes>, Db);
+
+/// Creates (or opens) the databases of a dict, in one commit.
+fn create_databases(env: &Env<WithoutTls>) -> Result<Databases> {
+    let wtxn = env.write_txn().map_err(storage)?;
+    env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+        Ok(CommitOrAbort::<_, ()>::Commit((
+            opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?,
+            opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?,
+            opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?,
+            opener.create_database::<Str, Bytes>(wtxn, Some("info"))?,
+            opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?,
+        )))
+    })
+    .map_err(storage)
+    .map(CommitOrAbort::unwrap_commit)
+}
+
+/// Opens the databases of a dict without writing; an error if one is missing.
+fn open_databases(env: &Env<WithoutTls>) -> std::result::Result<Databases, crate::BoxError> {
+    let rtxn = env.read_txn()?;
+    let opened = env
+        .open_databases_and_commit(rtxn, |opener, rtxn| -> heed::Result<_> {
+            Ok(CommitOrAbort::<_, ()>::Commit((
+                opener.open_database::<Bytes, Bytes>(rtxn, Some("entries"))?,
+                opener.open_database::<Bytes, Bytes>(rtxn, Some("hashed"))?,
+                opener.open_database::<Bytes, Bytes>(rtxn, Some("order"))?,
+                opener.open_database::<Str, Bytes>(rtxn, Some("info"))?,
+                opener.open_database::<Bytes, Bytes>(rtxn, Some("quarantine"))?,
+            )))
+        })?
+        .unwrap_commit();
+    match opened {
+        (Some(entries), Some(hashed), Some(order), Some(info), Some(quarantine)) => {
+            Ok((entries, hashed, order, info, quarantine))
+        }
+        _ => Err("it has none of this crate's databases".into()),
+    }
+}
+
+/// A read transaction kept open for a walk of one snapshot; see [`Store::snapshot`].
+pub(crate) struct Snapshot {
+    txn: ManuallyDrop<heed::RoTxn<'static, WithoutTls>>,
+    open: Arc<AtomicUsize>,
+    generation: u64,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if FORKS.load(Ordering::Relaxed) == self.generation {
+            // SAFETY: `txn` is not used after this.
+            drop(unsafe { ManuallyDrop::take(&mut self.txn) });
+            // Ended before the count drops: a resize waiting for the count finds no reader.
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+        // In a forked child the transaction is the parent's: ending it would clear the
+        // parent's reader slot, so it is left alone.
     }
 }
 
@@ -446,6 +762,6 @@ impl WriteTxn<'_> {
             Err(heed::Error::Mdb(MdbError::MapFull)) => self.map_full = true,
             Err(_) => {}
         }
-        result.map_err(storage)
+        result.map_err(|e| self.store.error(e))
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Settings<'a> {
     pub(crate) key_size_limit: usize,
     pub(crate) key_codec: &'a str,
     pub(crate) value_codec: &'a str,
+    /// The handle reads only: settings missing from an older dict are not stored then.
+    pub(crate) read_only: bool,
 }
 
 impl Store {
@@ -76,7 +78,8 @@ impl Store {
             }
             Ok(true)
         };
-        if self.read(|r| check(&|name| r.info_get(name)))? {
+        if self.read(|r| check(&|name| r.info_get(name)))? || settings.read_only {
+            // A dict opened read-only is read as it is, even one that never stored settings.
             return Ok(());
         }
         self.write(|w| {

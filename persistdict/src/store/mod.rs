@@ -11,22 +11,24 @@
 //!   ([`Store::sweep`], [`Store::check`], [`Store::clear_stale_readers`], [`Store::sync`]).
 //! - [`Reader`]: records by encoded key, the number of entries, the quarantine's size.
 //! - [`WriteTxn`]: put, delete, clear, the `init_once` flag, and reads through it.
-//! - [`Walk`]: a walk through the insertion order, chunk by chunk.
+//! - [`Walk`]: a walk through the insertion order, chunk by chunk, each chunk in a short read
+//!   transaction of its own or all of them in one snapshot (`Store::snapshot`).
 //!
 //! Keys and values cross the seam encoded (`&[u8]`), and times as milliseconds since the Unix
 //! epoch; no LMDB type does. A second backend sits beside this folder by offering the same
-//! items. Durability is the store's ([`StoreConfig::durability`]); since every commit goes
-//! through [`Store::write_as`], a choice per handle needs only a parameter there (LMDB can sync
-//! after a commit made without).
+//! items. Durability is a parameter of each commit ([`Store::write_as`]), so that handles
+//! with different durability share a store.
 //!
 //! Inside: `env.rs` opens and closes, runs transactions, grows the map; `table.rs` reads and
 //! writes records, the insertion order and the key-order flag; `meta.rs` the settings;
 //! `atime.rs` pending access times; `repair.rs` expiry and the integrity check; `walk.rs`
-//! walks; `record.rs` the byte layouts of records, buckets and quarantined slots; `slot.rs`
+//! walks; `files.rs` what is done to a directory's files before LMDB opens them (a creation
+//! cut short, the lock file's space); `record.rs` the byte layouts of records, buckets and quarantined slots; `slot.rs`
 //! where a key is stored (raw or under a digest).
 
 mod atime;
 mod env;
+mod files;
 mod meta;
 mod record;
 mod repair;
@@ -34,7 +36,7 @@ mod slot;
 mod table;
 mod walk;
 
-pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn};
+pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn, fork_count, io_error};
 pub(crate) use meta::Settings;
 pub use repair::IntegrityReport;
 pub(crate) use walk::Walk;

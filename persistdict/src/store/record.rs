@@ -118,6 +118,11 @@ pub(crate) fn set_accessed(record: &mut [u8], accessed: u64) {
     record[OFF_ACCESSED..OFF_ACCESSED + 8].copy_from_slice(&accessed.to_le_bytes());
 }
 
+/// Overwrites the creation time of an encoded record in place.
+pub(crate) fn set_created(record: &mut [u8], created: u64) {
+    record[OFF_CREATED..OFF_CREATED + 8].copy_from_slice(&created.to_le_bytes());
+}
+
 /// Overwrites the sequence number of an encoded record in place.
 pub(crate) fn set_seq(record: &mut [u8], seq: u64) {
     record[OFF_SEQ..OFF_SEQ + 8].copy_from_slice(&seq.to_le_bytes());

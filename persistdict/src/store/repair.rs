@@ -7,6 +7,14 @@ use std::time::{Duration, Instant};
 use super::env::{Reader, Store, WriteTxn, storage};
 use super::record::{self, Header};
 use crate::error::Result;
+use crate::options::Durability;
+
+/// What `Store::retain` asks of each entry: keep it (given its encoded key and value)?
+type Keep<'k> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'k;
+
+/// How far ahead of the clock a stored time must be to count as stamped by a clock that ran
+/// ahead: enough that a clock stepped back a little (NTP) rewrites nothing.
+pub(crate) const FUTURE_TOLERANCE_MS: u64 = 60_000;
 
 /// Entries examined per write transaction by sweeps and checks.
 pub(crate) const CHUNK: usize = 1_000;
@@ -52,13 +60,15 @@ impl Store {
     /// step replayed after the map grew is counted once.
     fn chunked<P, T>(
         &self,
+        durability: Durability,
         deadline: Option<Instant>,
         mut step: impl FnMut(&mut WriteTxn<'_>, Option<&P>) -> Result<(Option<P>, bool, T)>,
         mut committed: impl FnMut(T),
     ) -> Result<bool> {
         let mut after = None;
         loop {
-            let (reached, done, output) = self.write(|w| step(w, after.as_ref()))?;
+            let ((reached, done, output), _) =
+                self.write_as(durability, |w| step(w, after.as_ref()))?;
             committed(output);
             after = reached;
             if done {
@@ -74,12 +84,18 @@ impl Store {
     }
 
     /// Removes the entries whose access time, stored or recorded in memory, is before
-    /// `cutoff` (ms), in chunks; returns their keys.
-    pub(crate) fn sweep(&self, cutoff: u64, deadline: Option<Instant>) -> Result<Vec<Vec<u8>>> {
+    /// `cutoff` (ms), in chunks; returns their keys. `now` is the time of the sweep.
+    pub(crate) fn sweep(
+        &self,
+        now: u64,
+        cutoff: u64,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Vec<u8>>> {
         // Stored access times must be current before they are judged.
-        self.flush_atimes()?;
+        self.flush_atimes(now)?;
         let mut removed = Vec::new();
         self.chunked(
+            Durability::Eventual,
             deadline,
             |w, after: Option<&u64>| {
                 let pending = |k: &[u8]| self.pending_atime(k);
@@ -93,19 +109,25 @@ impl Store {
     }
 
     /// Walks every record in chunks: quarantines what can't be read, repairs what is
-    /// inconsistent. `now` stamps quarantined records.
-    pub(crate) fn check(&self, now: u64, deadline: Option<Instant>) -> Result<IntegrityReport> {
+    /// inconsistent. `now()`, read in each chunk's transaction (so after every commit the
+    /// chunk sees), stamps quarantined records and bounds the times kept.
+    pub(crate) fn check(
+        &self,
+        now: &dyn Fn() -> u64,
+        deadline: Option<Instant>,
+    ) -> Result<IntegrityReport> {
         let mut report = IntegrityReport::default();
         let mut complete = true;
         for hashed in [false, true] {
             if complete {
                 complete = self.chunked(
+                    Durability::Eventual,
                     deadline,
                     |w, after: Option<&Vec<u8>>| {
                         let mut chunk = IntegrityReport::default();
                         let after = after.map(Vec::as_slice);
                         let (reached, done) =
-                            w.check_slots_chunk(hashed, after, CHUNK, now, &mut chunk)?;
+                            w.check_slots_chunk(hashed, after, CHUNK, now(), &mut chunk)?;
                         Ok((reached, done, chunk))
                     },
                     |chunk| report.add(&chunk),
@@ -114,6 +136,7 @@ impl Store {
         }
         if complete {
             complete = self.chunked(
+                Durability::Eventual,
                 deadline,
                 |w, after: Option<&u64>| {
                     let mut chunk = IntegrityReport::default();
@@ -125,6 +148,27 @@ impl Store {
         }
         report.incomplete = !complete;
         Ok(report)
+    }
+}
+
+impl Store {
+    /// Removes the entries that `keep(key, value)` rejects, walking the insertion order in
+    /// chunks of [`CHUNK`] entries, each in a write transaction committed with `durability`.
+    /// Returns how many were removed. An error from `keep` stops the walk; the chunks before
+    /// stay committed. `keep` may see a chunk's entries twice if the map had to grow.
+    pub(crate) fn retain(
+        &self,
+        durability: Durability,
+        mut keep: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<u64> {
+        let mut removed = 0;
+        self.chunked(
+            durability,
+            None,
+            |w, after: Option<&u64>| w.retain_chunk(after.copied(), CHUNK, &mut keep),
+            |n| removed += n,
+        )?;
+        Ok(removed)
     }
 }
 
@@ -176,9 +220,38 @@ impl WriteTxn<'_> {
         Ok((removed, reached, done))
     }
 
+    /// Removes, among up to `n` entries after `after` in insertion order, those `keep` rejects.
+    /// Returns the position reached, whether the walk reached the end, and how many it
+    /// removed. An entry listed without a record is the integrity check's business.
+    fn retain_chunk(
+        &mut self,
+        after: Option<u64>,
+        n: usize,
+        keep: &mut Keep<'_>,
+    ) -> Result<(Option<u64>, bool, u64)> {
+        let mut chunk = Vec::new();
+        self.store.order_chunk(&self.txn, after, n, |seq, key| {
+            chunk.push((seq, key.to_vec()));
+        })?;
+        let done = chunk.len() < n;
+        let reached = chunk.last().map(|(seq, _)| *seq).or(after);
+        let mut removed = 0;
+        for (_, key) in chunk {
+            let kept = match self.store.get(&self.txn, &key)? {
+                None => true,
+                Some(record) => keep(&key, record.value)?,
+            };
+            if !kept && self.delete(&key)? {
+                removed += 1;
+            }
+        }
+        Ok((reached, done, removed))
+    }
+
     /// Checks up to `n` storage slots of `entries` (or `hashed`) after storage key `after`:
-    /// moves undecodable ones to quarantine, raises access times that are before the
-    /// creation time, and puts back in insertion order records missing from it.
+    /// moves undecodable ones to quarantine, brings times more than [`FUTURE_TOLERANCE_MS`]
+    /// later than `now` (a clock that ran ahead) back to `now`, raises access times that are before the creation time, and puts
+    /// back in insertion order records missing from it.
     pub(crate) fn check_slots_chunk(
         &mut self,
         hashed: bool,
@@ -226,7 +299,16 @@ impl WriteTxn<'_> {
                 continue;
             }
             for (key, header) in records {
-                if header.created > header.accessed {
+                let ahead = now.saturating_add(FUTURE_TOLERANCE_MS);
+                if header.created > ahead || header.accessed > ahead {
+                    let created = header.created.min(now);
+                    let accessed = header.accessed.clamp(created, now);
+                    self.rewrite(&key, |rec| {
+                        record::set_created(rec, created);
+                        record::set_accessed(rec, accessed);
+                    })?;
+                    report.repaired += 1;
+                } else if header.created > header.accessed {
                     let created = header.created;
                     self.rewrite(&key, |rec| record::set_accessed(rec, created))?;
                     report.repaired += 1;

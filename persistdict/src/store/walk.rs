@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::env::{Store, corrupt};
+use super::env::{Reader, Snapshot, Store, corrupt};
 use crate::error::{Error, Result};
 
 /// Entries in a walk's first chunk, read in one read transaction. Each later chunk holds
@@ -35,6 +35,9 @@ type Entry = Result<(Range<usize>, Range<usize>), Box<Error>>;
 
 /// A walk's position and its current chunk.
 pub(crate) struct Walk {
+    /// The one read transaction every chunk is read in, for a walk of one snapshot; `None`
+    /// when each chunk is read in a transaction of its own.
+    snapshot: Option<Snapshot>,
     /// Whether the walk copies values (a walk of keys alone reads no record through `order`).
     values: bool,
     /// The sequence number of the last entry read.
@@ -56,9 +59,11 @@ pub(crate) struct Walk {
 }
 
 impl Walk {
-    /// A walk from the start; with `values` false, the values handed out are empty.
-    pub(crate) fn new(values: bool) -> Self {
+    /// A walk from the start; with `values` false, the values handed out are empty. With a
+    /// `snapshot`, every chunk is read in it.
+    pub(crate) fn new(values: bool, snapshot: Option<Snapshot>) -> Self {
         Walk {
+            snapshot,
             values,
             after: None,
             after_key: None,
@@ -73,14 +78,47 @@ impl Walk {
     }
 
     /// The next entry's encoded key and stored value, reading the next chunk from `store`
-    /// when this one is used up; `None` at the end.
+    /// (in the walk's snapshot, or a read transaction of its own) when this one is used up;
+    /// `None` at the end.
     pub(crate) fn next<'w>(&'w mut self, store: &Store) -> Option<Result<(&'w [u8], &'w [u8])>> {
+        self.next_with(|walk| {
+            let snapshot = walk.snapshot.take();
+            let result = match &snapshot {
+                Some(snapshot) => store.read_snapshot(snapshot, |r| walk.fill(r)),
+                None => store.read(|r| walk.fill(r)),
+            };
+            walk.snapshot = snapshot;
+            result
+        })
+    }
+
+    /// [`next`](Self::next), reading chunks through `reader` (a write transaction's, which
+    /// sees its own writes).
+    pub(crate) fn next_in<'w>(
+        &'w mut self,
+        reader: &Reader<'_>,
+    ) -> Option<Result<(&'w [u8], &'w [u8])>> {
+        self.next_with(|walk| walk.fill(reader))
+    }
+
+    fn next_with(
+        &mut self,
+        mut refill: impl FnMut(&mut Self) -> Result<()>,
+    ) -> Option<Result<(&[u8], &[u8])>> {
         loop {
             if self.at == self.chunk.len() {
                 if self.done {
                     return None;
                 }
-                self.refill(store);
+                self.keys.clear();
+                self.vals.clear();
+                self.chunk.clear();
+                self.at = 0;
+                if let Err(e) = refill(self) {
+                    self.done = true;
+                    self.chunk.push(Some(Err(Box::new(e))));
+                }
+                self.resize();
                 continue;
             }
             self.at += 1;
@@ -92,7 +130,8 @@ impl Walk {
         }
     }
 
-    fn refill(&mut self, store: &Store) {
+    /// Reads the next chunk through `r` into the (empty) buffers.
+    fn fill(&mut self, r: &Reader<'_>) -> Result<()> {
         let Walk {
             values,
             after,
@@ -102,92 +141,87 @@ impl Walk {
             keys,
             vals,
             chunk,
-            at,
             done,
+            ..
         } = self;
         let values = *values;
-        keys.clear();
-        vals.clear();
-        chunk.clear();
-        *at = 0;
-        let result = store.read(|r| {
-            let txn = r.txn;
-            if *by_key && store.in_key_order(txn)? {
-                let from = after_key.take();
-                let mut last: Option<&[u8]> = None;
-                let n = store.key_order_chunk(txn, from.as_deref(), *size, |key, record| {
-                    let start = keys.len();
-                    keys.extend_from_slice(key);
-                    let key_span = start..keys.len();
-                    chunk.push(Some(match record {
-                        Ok(record) => {
-                            *after = Some(record.header.seq);
-                            let start = vals.len();
-                            if values {
-                                vals.extend_from_slice(record.value);
-                            }
-                            Ok((key_span, start..vals.len()))
-                        }
-                        // A walk of keys alone reads no record through `order` either.
-                        Err(_) if !values => Ok((key_span, 0..0)),
-                        Err(e) => Err(Box::new(e)),
-                    }));
-                    last = Some(key);
-                })?;
-                *after_key = match last {
-                    Some(key) => {
-                        let mut buf = from.unwrap_or_default();
-                        buf.clear();
-                        buf.extend_from_slice(key);
-                        Some(buf)
-                    }
-                    None => from,
-                };
-                *done = n < *size;
-                return Ok(());
-            }
-            *by_key = false;
-            *after_key = None;
-            let mut spans = Vec::with_capacity(*size);
-            let n = store.order_chunk(txn, *after, *size, |seq, key| {
+        let store = r.store;
+        let txn = r.txn;
+        if *by_key && store.in_key_order(txn)? {
+            let from = after_key.take();
+            let mut last: Option<&[u8]> = None;
+            let n = store.key_order_chunk(txn, from.as_deref(), *size, |key, record| {
                 let start = keys.len();
                 keys.extend_from_slice(key);
-                spans.push(start..keys.len());
-                *after = Some(seq);
-            })?;
-            *done = n < *size;
-            if !values {
-                chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0)))));
-                return Ok(());
-            }
-            let encoded: Vec<&[u8]> = spans.iter().map(|span| &keys[span.clone()]).collect();
-            // Values come in key order and go to their entry's place. `values_of` answers for
-            // every key; an entry left unanswered would be skipped.
-            chunk.resize_with(spans.len(), || None);
-            store.values_of(txn, &encoded, |i, value| {
-                chunk[i] = Some(match value {
-                    Ok(Some(value)) => {
+                let key_span = start..keys.len();
+                chunk.push(Some(match record {
+                    Ok(record) => {
+                        *after = Some(record.header.seq);
                         let start = vals.len();
-                        vals.extend_from_slice(value);
-                        Ok((spans[i].clone(), start..vals.len()))
+                        if values {
+                            vals.extend_from_slice(record.value);
+                        }
+                        Ok((key_span, start..vals.len()))
                     }
-                    Ok(None) => Err(Box::new(corrupt(
-                        encoded[i],
-                        "listed in the insertion order but has no record",
-                    ))),
+                    // A walk of keys alone reads no record through `order` either.
+                    Err(_) if !values => Ok((key_span, 0..0)),
                     Err(e) => Err(Box::new(e)),
-                });
-            });
-            Ok(())
-        });
-        if let Err(e) = result {
-            *done = true;
-            chunk.push(Some(Err(Box::new(e))));
+                }));
+                last = Some(key);
+            })?;
+            *after_key = match last {
+                Some(key) => {
+                    let mut buf = from.unwrap_or_default();
+                    buf.clear();
+                    buf.extend_from_slice(key);
+                    Some(buf)
+                }
+                None => from,
+            };
+            *done = n < *size;
+            return Ok(());
         }
-        if !chunk.is_empty() {
-            let per_entry = ((keys.len() + vals.len()) / chunk.len()).max(1);
-            *size = (CHUNK_BYTES / per_entry)
-                .min(chunk.len() * CHUNK_GROWTH)
+        *by_key = false;
+        *after_key = None;
+        let mut spans = Vec::with_capacity(*size);
+        let n = store.order_chunk(txn, *after, *size, |seq, key| {
+            let start = keys.len();
+            keys.extend_from_slice(key);
+            spans.push(start..keys.len());
+            *after = Some(seq);
+        })?;
+        *done = n < *size;
+        if !values {
+            chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0)))));
+            return Ok(());
+        }
+        let encoded: Vec<&[u8]> = spans.iter().map(|span| &keys[span.clone()]).collect();
+        // Values come in key order and go to their entry's place. `values_of` answers for
+        // every key; an entry left unanswered would be skipped.
+        chunk.resize_with(spans.len(), || None);
+        store.values_of(txn, &encoded, |i, value| {
+            chunk[i] = Some(match value {
+                Ok(Some(value)) => {
+                    let start = vals.len();
+                    vals.extend_from_slice(value);
+                    Ok((spans[i].clone(), start..vals.len()))
+                }
+                Ok(None) => Err(Box::new(corrupt(
+                    encoded[i],
+                    "listed in the insertion order but has no record",
+                ))),
+                Err(e) => Err(Box::new(e)),
+            });
+        });
+        Ok(())
+    }
+
+    /// Sizes the next chunk after the one just read (see [`FIRST_CHUNK`]).
+    fn resize(&mut self) {
+        if !self.chunk.is_empty() {
+            let per_entry = ((self.keys.len() + self.vals.len()) / self.chunk.len()).max(1);
+            self.size = (CHUNK_BYTES / per_entry)
+                .min(self.chunk.len() * CHUNK_GROWTH)
                 .clamp(1, CHUNK_MAX);
         }
     }
