@@ -230,7 +230,8 @@ fn stale(x: u32) -> u64 {
 
 #[test]
 fn a_stored_value_that_no_longer_decodes_is_a_miss_and_is_overwritten() {
-    stale_memo().clear().unwrap();
+    // The whole directory: its only key must be this version's result.
+    stale_memo().dict().unwrap().clear().unwrap();
     assert_eq!(stale(1), 10);
     let dict = stale_memo().dict().unwrap();
     let key = dict.keys().next().unwrap().unwrap();
@@ -431,4 +432,110 @@ fn child_calls_cube() {
     let computed = CUBES.load(Ordering::SeqCst);
     assert!(computed <= CUBE_ARGS as usize, "computed {computed}");
     println!("computed {computed}");
+}
+
+/// Runs `f` on a thread and fails the test if it has not returned within 20 s (a hang).
+fn returns_in_time<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(f()));
+    receive
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} did not return: it waits for itself"))
+}
+
+#[memoize(path = "target/persistdict-tests/memo-reentry", ignore(depth))]
+fn retried(x: u64, depth: u32) -> u64 {
+    // A retry that reaches the same call again: `depth` is not part of the key.
+    if depth < 2 {
+        retried(x, depth + 1) + 1
+    } else {
+        x
+    }
+}
+
+#[test]
+fn a_memoized_function_that_calls_itself_with_the_same_key_returns() {
+    retried_memo().clear().unwrap();
+    assert_eq!(returns_in_time("sync recursion", || retried(10, 0)), 12);
+    assert_eq!(retried(10, 0), 12, "the outermost result is stored");
+}
+
+#[memoize(path = "target/persistdict-tests/memo-reentry-async", ignore(depth))]
+async fn retried_async(x: u64, depth: u32) -> u64 {
+    if depth < 2 {
+        Box::pin(retried_async(x, depth + 1)).await + 1
+    } else {
+        x
+    }
+}
+
+#[test]
+fn an_async_memoized_function_that_awaits_itself_with_the_same_key_returns() {
+    retried_async_memo().clear().unwrap();
+    let out = returns_in_time("async recursion", || {
+        futures::executor::block_on(retried_async(20, 0))
+    });
+    assert_eq!(out, 22);
+}
+
+#[memoize(path = "target/persistdict-tests/memo-cycle", ignore(hop))]
+fn ping(n: u32, hop: u32) -> u32 {
+    if hop == 0 { pong(n) + 1 } else { n }
+}
+
+#[memoize(path = "target/persistdict-tests/memo-cycle")]
+fn pong(n: u32) -> u32 {
+    // Back to `ping` with the same key (`hop` is left out of it): a cycle a -> b -> a.
+    ping(n, 1) * 10
+}
+
+#[test]
+fn memoized_functions_that_call_each_other_in_a_cycle_return() {
+    ping_memo().clear().unwrap();
+    pong_memo().clear().unwrap();
+    assert_eq!(returns_in_time("a two-function cycle", || ping(5, 0)), 51);
+    assert_eq!(pong(5), 50);
+}
+
+#[memoize(path = "target/persistdict-tests/memo-daily")]
+fn daily(x: u32) -> u32 {
+    x + 1
+}
+
+/// The stored access time of `daily`'s only result.
+fn daily_accessed() -> std::time::SystemTime {
+    let dict = daily_memo().dict().unwrap();
+    let key = dict.keys().next().unwrap().unwrap();
+    dict.metadata(&key).unwrap().unwrap().accessed
+}
+
+#[test]
+fn a_hit_in_a_process_that_then_exits_is_stored() {
+    // The whole directory: its only key must be this version's result.
+    daily_memo().dict().unwrap().clear().unwrap();
+    assert_eq!(daily(1), 2);
+    daily_memo().dict().unwrap().flush().unwrap();
+    let before = daily_accessed();
+    thread::sleep(Duration::from_millis(50));
+    // A short process: one hit, then a normal exit, long before any periodic flush.
+    let out = common::finish_child(common::spawn_child(
+        "child_hits_daily_once",
+        std::path::Path::new("."),
+        &[],
+    ));
+    assert!(out.contains("hit: 2"), "{out}");
+    let after = daily_accessed();
+    assert!(
+        after > before,
+        "the child's access was not stored: {before:?} -> {after:?}"
+    );
+}
+
+#[test]
+#[ignore = "child process of a_hit_in_a_process_that_then_exits_is_stored"]
+fn child_hits_daily_once() {
+    if common::child_dir().is_none() {
+        return;
+    }
+    println!("hit: {}", daily(1));
 }

@@ -1,9 +1,10 @@
 //! The models of the annotated items, keeping the original tokens for spans.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
 use syn::{
-    Expr, Field, FnArg, GenericArgument, Ident, ItemFn, ItemStruct, LitStr, Pat, Path,
-    PathArguments, Receiver, ReturnType, Type, Visibility,
+    Attribute, Expr, Field, FnArg, GenericArgument, Ident, ItemStruct, LitStr, Pat, Path,
+    PathArguments, Receiver, ReturnType, Signature, Type, Visibility, braced,
 };
 
 use crate::attr::{self, Durability, FieldOptions, Options};
@@ -274,10 +275,43 @@ pub(crate) fn unraw(ident: &Ident) -> String {
         .map_or_else(|| s.clone(), str::to_owned)
 }
 
+/// A function as written, with its body kept as tokens: a syntax error in the body is then
+/// the compiler's to report, once, where it is (syn would fail the whole item and the
+/// function would vanish, making every call of it a second error).
+pub(crate) struct FnItem {
+    /// The attributes above the function.
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    /// The attributes at the start of the body (`#![allow(...)]`).
+    pub(crate) inner_attrs: Vec<Attribute>,
+    /// The rest of the body, between its braces.
+    pub(crate) body: TokenStream,
+}
+
+impl Parse for FnItem {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let content;
+        braced!(content in input);
+        let inner_attrs = content.call(Attribute::parse_inner)?;
+        let body = content.parse()?;
+        Ok(FnItem {
+            attrs,
+            vis,
+            sig,
+            inner_attrs,
+            body,
+        })
+    }
+}
+
 /// A `#[memoize]`d function.
 pub(crate) struct MemoFn {
     pub(crate) options: ItemOptions,
-    pub(crate) item: ItemFn,
+    pub(crate) item: FnItem,
     pub(crate) receiver: Option<Receiver>,
     pub(crate) args: Vec<Arg>,
     pub(crate) output: Output,
@@ -321,7 +355,7 @@ impl MemoFn {
     /// The model of `item`; what can't be memoized is recorded in `cx`.
     pub(crate) fn new(
         cx: &Ctxt,
-        item: ItemFn,
+        item: FnItem,
         options: ItemOptions,
         ignore: &[Ident],
         store_all: bool,

@@ -113,6 +113,17 @@ pub(crate) fn memoize(cx: &Ctxt, model: &MemoFn, ignore: &[Ident]) {
         }
     }
     for arg in model.args.iter().filter(|a| !a.ignored) {
+        if let Some((ident, fix)) = unordered(arg.ty.to_token_stream()) {
+            cx.error(
+                &ident,
+                format!(
+                    "`{ident}` serializes in an order that equal values don't share, so equal \
+                     arguments would be different keys; take a `{fix}` (or sort the entries into \
+                     a `Vec`), or leave `{}` out of the key with `ignore({})`",
+                    arg.ident, arg.ident
+                ),
+            );
+        }
         if let Some(span) = impl_trait(&arg.ty) {
             cx.error(
                 span,
@@ -135,7 +146,26 @@ pub(crate) fn memoize(cx: &Ctxt, model: &MemoFn, ignore: &[Ident]) {
             output,
             "`#[memoize]` needs the return type spelled out; replace `Self` with the type's name",
         );
+    } else if let Some(reference) = reference(model.output.stored()) {
+        cx.error(
+            reference,
+            "`#[memoize]` reads results back from disk, which can't give a reference; return an \
+             owned type (`String` for `&str`, `Vec<T>` for `&[T]`)",
+        );
     }
+}
+
+/// The first reference type inside `ty` (`&'static str`, `Vec<&str>`...).
+fn reference(ty: &Type) -> Option<&syn::TypeReference> {
+    struct Find<'a>(Option<&'a syn::TypeReference>);
+    impl<'a> Visit<'a> for Find<'a> {
+        fn visit_type_reference(&mut self, t: &'a syn::TypeReference) {
+            self.0.get_or_insert(t);
+        }
+    }
+    let mut find = Find(None);
+    find.visit_type(ty);
+    find.0
 }
 
 /// The first `impl Trait` inside `ty`.
@@ -149,6 +179,25 @@ fn impl_trait(ty: &Type) -> Option<&syn::TypeImplTrait> {
     let mut find = Find(None);
     find.visit_type(ty);
     find.0
+}
+
+/// The first collection in `tokens` whose serialization order differs between equal values,
+/// with the ordered type to use instead.
+fn unordered(tokens: TokenStream) -> Option<(Ident, &'static str)> {
+    const UNORDERED: [(&str, &str); 4] = [
+        ("HashMap", "BTreeMap"),
+        ("HashSet", "BTreeSet"),
+        ("IndexMap", "BTreeMap"),
+        ("IndexSet", "BTreeSet"),
+    ];
+    tokens.into_iter().find_map(|t| match t {
+        TokenTree::Ident(i) => UNORDERED
+            .iter()
+            .find(|(name, _)| i == name)
+            .map(|(_, fix)| (i, *fix)),
+        TokenTree::Group(g) => unordered(g.stream()),
+        _ => None,
+    })
 }
 
 fn mentions_self(tokens: TokenStream) -> bool {

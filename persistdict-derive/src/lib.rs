@@ -54,23 +54,26 @@ pub fn persistent(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Memoizes a function's results on disk. See `persistdict::memoize`.
 #[proc_macro_attribute]
 pub fn memoize(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(input as syn::ItemFn);
+    let original = proc_macro2::TokenStream::from(input);
     let cx = Ctxt::default();
-    let expanded = match attr::parse(&cx, Attr::Memoize, args.into()) {
-        Ok(options) => {
+    let expanded = match (
+        attr::parse(&cx, Attr::Memoize, args.into()),
+        syn::parse2::<ast::FnItem>(original.clone()),
+    ) {
+        (Ok(options), Ok(item)) => {
             let ignore = options.ignore.value.clone().unwrap_or_default();
             let store_all = options.store_all.value.unwrap_or(false);
             let options = ItemOptions::resolve(&cx, options, MEMOIZE);
-            let model = MemoFn::new(&cx, item.clone(), options, &ignore, store_all);
+            let model = MemoFn::new(&cx, item, options, &ignore, store_all);
             check::memoize(&cx, &model, &ignore);
             Some(expand::memoize::function(&model))
         }
-        Err(error) => {
+        (Err(error), _) | (_, Err(error)) => {
             cx.push(error);
             None
         }
     };
-    finish(cx, expanded, || item.to_token_stream())
+    finish(cx, expanded, || original)
 }
 
 /// The expansion, or, if any error was recorded, the original item and the errors.

@@ -260,6 +260,17 @@ pub use persistdict_derive::persistent;
 /// that don't change what the function computes (a refactoring, a new log line), but then
 /// raising `version` by hand is the only way to drop results an edit made wrong.
 ///
+/// Only the function's own tokens count: editing a function it calls, a constant it reads or
+/// a type it returns keeps the old results. Raise `version` when such a change alters what
+/// the function computes.
+///
+/// # Re-entry
+///
+/// A call that reaches the same call again on its own thread (recursion, a retry whose
+/// counter is `ignore`d, a cycle through other memoized functions; for `async fn`, within one
+/// poll of the outer call) computes without waiting for itself, and only the outermost call
+/// stores its result.
+///
 /// # What is stored
 ///
 /// A plain `T` is stored. For `Result<T, E>` (including aliases such as `io::Result<T>`) only

@@ -5,15 +5,18 @@
 //! the function runs and its result is returned; the failure is logged with `tracing`.
 //!
 //! Keys are a 16-byte namespace (a blake3 digest of the function's path, its `version` and,
-//! unless `invalidate_on_change = false`, its signature and body) followed by the postcard
+//! unless `invalidate_on_change = false`, the macro's digest of its signature and body) followed by the postcard
 //! encoding of the arguments that are part of the key. Changing the function's code thus
 //! changes every key: old results become unreachable, and expiry removes them.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll};
 
 use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
@@ -54,7 +57,8 @@ pub struct MemoConfig {
     pub path: &'static str,
     /// The function's module path and name.
     pub function: &'static str,
-    /// The function's signature and body, or "" with `invalidate_on_change = false`.
+    /// A digest of the function's signature and body tokens, or "" with
+    /// `invalidate_on_change = false`.
     pub source: &'static str,
     /// The `version` option.
     pub version: u32,
@@ -89,6 +93,70 @@ enum Step<V: 'static> {
     Hit(V),
     Wait(EventListener, Arc<Flight<V>>),
     Lead(Leader<'static, V>),
+    /// The call is reached from inside the computation of the same key on this thread (a
+    /// recursion, a cycle through other memoized functions): it computes without waiting,
+    /// and only the outermost call stores its result.
+    Reenter,
+}
+
+thread_local! {
+    /// The flights whose computation runs on this thread right now, innermost last: while a
+    /// leader's function runs (sync), or while its future is polled (async).
+    static COMPUTING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A flight's identity while it is alive (its address).
+fn flight_id<V>(flight: &Arc<Flight<V>>) -> usize {
+    Arc::as_ptr(flight).addr()
+}
+
+/// Marks a flight as computed by this thread until dropped (a panic included).
+struct Computing(usize);
+
+impl Computing {
+    fn enter<V>(flight: &Arc<Flight<V>>) -> Self {
+        Computing::push(flight_id(flight))
+    }
+
+    fn push(id: usize) -> Self {
+        // During the thread's exit the mark is skipped; nothing is computed then.
+        let _ = COMPUTING.try_with(|c| c.borrow_mut().push(id));
+        Computing(id)
+    }
+
+    fn is_entered<V>(flight: &Arc<Flight<V>>) -> bool {
+        let id = flight_id(flight);
+        COMPUTING
+            .try_with(|c| c.borrow().contains(&id))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Computing {
+    fn drop(&mut self) {
+        let _ = COMPUTING.try_with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(i) = c.iter().rposition(|&id| id == self.0) {
+                c.remove(i);
+            }
+        });
+    }
+}
+
+/// A leader's future, marked as computed by the polling thread while it is polled, so that a
+/// call it reaches with the same key (in the same poll) does not wait for it.
+struct ComputingFuture<F> {
+    flight: usize,
+    run: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for ComputingFuture<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _computing = Computing::push(self.flight);
+        self.run.as_mut().poll(cx)
+    }
 }
 
 impl<V, C> fmt::Debug for Memo<V, C> {
@@ -306,10 +374,15 @@ where
                     }
                 }
                 Step::Lead(leader) => {
-                    let result = run();
+                    let result = {
+                        let _computing = Computing::enter(&leader.flight);
+                        run()
+                    };
                     leader.finish(keep(&result));
                     return result;
                 }
+                // This thread computes this very call: waiting would wait for itself.
+                Step::Reenter => return run(),
             }
         }
     }
@@ -335,10 +408,17 @@ where
                     }
                 }
                 Step::Lead(leader) => {
-                    let result = run.await;
+                    let result = ComputingFuture {
+                        flight: flight_id(&leader.flight),
+                        run: Box::pin(run),
+                    }
+                    .await;
                     leader.finish(keep(&result));
                     return result;
                 }
+                // A call this task's computation of the same key awaits: waiting would wait
+                // for itself.
+                Step::Reenter => return run.await,
             }
         }
     }
@@ -351,6 +431,9 @@ where
         let flight = {
             let mut flights = state.flights.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(flight) = flights.get(key) {
+                if Computing::is_entered(flight) {
+                    return Step::Reenter;
+                }
                 // Listening under the map's lock: the leader can't notify before we listen.
                 return Step::Wait(flight.done.listen(), Arc::clone(flight));
             }

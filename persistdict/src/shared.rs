@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Once, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::background::{self, Counters, Worker, WorkerConfig};
@@ -26,6 +26,47 @@ use crate::store::{Store, StoreConfig, fork_count, io_error};
 type Entry = (u64, Weak<Shared>);
 
 static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Entry>>> = LazyLock::new(Mutex::default);
+
+/// Stores the access times of every store still open when the process exits normally
+/// (returning from `main`, or `std::process::exit`). A store held in a `static` (every
+/// `#[memoize]` function's) is never dropped, so a short process would otherwise never store
+/// the accesses it made, and expiry would remove results it reads every day. An abnormal exit
+/// (`kill -9`, an abort) loses what was recorded since the last flush (`flush_interval`).
+extern "C" fn flush_at_exit() {
+    // Nothing may unwind into the C runtime.
+    let _ = std::panic::catch_unwind(|| {
+        // Another thread may hold the registry for good at exit: then nothing is flushed.
+        let Ok(registry) = REGISTRY.try_lock() else {
+            return;
+        };
+        let forks = fork_count();
+        let open: Vec<Arc<Shared>> = registry
+            .values()
+            .filter(|(generation, _)| *generation == forks)
+            .filter_map(|(_, weak)| weak.upgrade())
+            .collect();
+        drop(registry);
+        for shared in &open {
+            shared.flush_at_exit();
+        }
+        // Leaked, not dropped: a drop would close stores the rest of the exit may still use.
+        std::mem::forget(open);
+    });
+}
+
+/// Registers [`flush_at_exit`] once per process.
+fn flush_stores_at_exit() {
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a plain function with the C runtime.
+        if unsafe { libc::atexit(flush_at_exit) } != 0 {
+            tracing::warn!(
+                "cannot register the flush at exit; access times of stores open at \
+                            exit are kept only up to the last periodic flush"
+            );
+        }
+    });
+}
 
 /// The store of a directory, its worker and counters.
 pub(crate) struct Shared {
@@ -72,6 +113,7 @@ impl Shared {
             std::fs::create_dir_all(path).map_err(io_err)?;
         }
         let canonical = path.canonicalize().map_err(io_err)?;
+        flush_stores_at_exit();
         loop {
             let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
             let forks = fork_count();

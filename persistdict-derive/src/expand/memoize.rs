@@ -14,19 +14,14 @@ pub(crate) fn function(model: &MemoFn) -> TokenStream {
     let paths = Paths::new(options);
     let Paths { private, codec, .. } = &paths;
     let item = &model.item;
-    let (attrs, vis, sig, block) = (&item.attrs, &item.vis, &item.sig, &item.block);
+    let (attrs, inner_attrs, vis, sig) = (&item.attrs, &item.inner_attrs, &item.vis, &item.sig);
+    let body = &item.body;
+    let block = quote!({ #body });
     let name = unraw(&sig.ident);
     let output = &model.output.ty;
     let stored = model.output.stored();
 
-    // The namespace covers the signature and the body, not the attributes (docs).
-    let source = if options.invalidate_on_change {
-        let mut tokens = sig.to_token_stream();
-        block.to_tokens(&mut tokens);
-        canonical(tokens)
-    } else {
-        String::new()
-    };
+    let source = namespace_source(model, &block);
     let version = options.version;
     let runtime_options = paths.options(options);
     let memo_type = quote!(#private::Memo<#stored, #codec>);
@@ -90,6 +85,7 @@ pub(crate) fn function(model: &MemoFn) -> TokenStream {
     quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner_attrs)*
             #(#asserts)*
             #value_assert
             #memo_static
@@ -112,6 +108,20 @@ pub(crate) fn function(model: &MemoFn) -> TokenStream {
             &__PERSISTDICT_MEMO
         }
     }
+}
+
+/// What of the function its namespace covers: the signature and the body, not the attributes
+/// (docs), as a digest of their tokens, so that the binary holds no copy of the source; ""
+/// with `invalidate_on_change = false`.
+fn namespace_source(model: &MemoFn, block: &TokenStream) -> String {
+    if !model.options.invalidate_on_change {
+        return String::new();
+    }
+    let mut tokens = model.item.sig.to_token_stream();
+    block.to_tokens(&mut tokens);
+    blake3::hash(canonical(tokens).as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 /// `keep` picks the stored value out of a result; `wrap` makes a result of a stored value.

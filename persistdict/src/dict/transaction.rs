@@ -11,7 +11,28 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::raw::{RawWalk, RawWrite};
 
-/// The handle given to [`PersistDict::transaction`]'s closure.
+/// The handle given to [`PersistDict::transaction`]'s closure: the dict's calls, seeing the
+/// transaction's own writes, all committed together or not at all.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> persistdict::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let stock: persistdict::PersistDict<String, u32> = persistdict::PersistDict::open(dir.path())?;
+/// stock.extend([("apples".to_string(), 3), ("pears".to_string(), 0)])?;
+/// let listed = stock.transaction(|tx| {
+///     tx.update("apples", |n| n.map(|n| n - 1))?;           // read-modify-write
+///     let pears = tx.take("pears")?;                        // remove, returning the value
+///     assert_eq!(pears, Some(0));
+///     tx.extend([("plums".to_string(), 5)])?;
+///     let figs = tx.get_or_insert_with("figs".into(), || 1)?;
+///     assert_eq!(figs, 1);
+///     tx.iter().collect::<persistdict::Result<Vec<_>>>() // what the transaction sees
+/// })?;
+/// assert_eq!(listed, [("apples".into(), 2), ("plums".into(), 5), ("figs".into(), 1)]);
+/// # Ok(()) }
+/// ```
 pub struct Transaction<'t, 's, K, V, C, KC> {
     dict: &'t PersistDict<K, V, C, KC>,
     w: RawWrite<'t, 's, V>,

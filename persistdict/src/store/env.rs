@@ -141,7 +141,8 @@ struct Held<'s> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         if self.pushed {
-            HELD.with(|h| {
+            // During the thread's exit (the flush at process exit) the list may be gone.
+            let _ = HELD.try_with(|h| {
                 let mut h = h.borrow_mut();
                 if let Some(i) = h.iter().rposition(|(id, _)| *id == self.id) {
                     h.remove(i);
@@ -248,6 +249,20 @@ impl Store {
         unsafe { ManuallyDrop::drop(&mut *self.env.get()) };
     }
 
+    /// Stores the access times recorded in memory and syncs: what closing does, for a store
+    /// that stays open until the process exits. Failures are logged.
+    pub(crate) fn flush_at_exit(&self) {
+        if self.read_only || self.alive().is_err() {
+            return;
+        }
+        if let Err(error) = self
+            .flush_atimes(self.clock.now_ms())
+            .and_then(|_| self.sync())
+        {
+            tracing::warn!(path = %self.path.display(), %error, "access times not stored at exit");
+        }
+    }
+
     /// Whether LMDB's environment is open for reading only (the process may not write the
     /// dict's files).
     pub(crate) fn read_only(&self) -> bool {
@@ -267,7 +282,10 @@ impl Store {
     fn hold(&self, writing: bool) -> Result<Held<'_>> {
         self.alive()?;
         let id = self.id();
-        let state = HELD.with(|h| h.borrow().iter().rev().find(|(i, _)| *i == id).map(|x| x.1));
+        // During the thread's exit the list is gone: nothing is nested then.
+        let state = HELD
+            .try_with(|h| h.borrow().iter().rev().find(|(i, _)| *i == id).map(|x| x.1))
+            .unwrap_or(None);
         match state {
             Some(true) if writing => Err(Error::NestedTransaction),
             Some(_) if !writing => Ok(Held {
@@ -279,11 +297,13 @@ impl Store {
             // callback) takes its own transaction; LMDB allows a read and a write per thread.
             _ => {
                 let lock = self.resize.read().unwrap_or_else(PoisonError::into_inner);
-                HELD.with(|h| h.borrow_mut().push((id, writing)));
+                let pushed = HELD
+                    .try_with(|h| h.borrow_mut().push((id, writing)))
+                    .is_ok();
                 Ok(Held {
                     _lock: Some(lock),
                     id,
-                    pushed: true,
+                    pushed,
                 })
             }
         }
