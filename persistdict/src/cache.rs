@@ -36,6 +36,8 @@ pub(crate) enum Change<V> {
 pub(crate) struct Cache<V> {
     state: Option<Mutex<State<V>>>,
     quiet: Arc<QuietCommits>,
+    /// See [`Cache::new`].
+    max_idle: Option<u64>,
     /// Lookups while caching is off (counted in the state otherwise, under its lock).
     uncached: AtomicU64,
 }
@@ -61,6 +63,7 @@ impl<V: Clone> State<V> {
         last_txn_id: u64,
         now: u64,
         quiet: &QuietCommits,
+        max_idle: Option<u64>,
     ) -> Option<(V, bool)> {
         if self.known != last_txn_id {
             let quiet = quiet.cover(self.known, last_txn_id);
@@ -71,6 +74,11 @@ impl<V: Clone> State<V> {
             }
         }
         let (value, touched) = self.lru.get_mut(key)?;
+        // Not used through this cache for longer than the expiry (or not read since our own
+        // write, which stamps 0): maybe past its expiry, which the store decides.
+        if max_idle.is_some_and(|idle| *touched == 0 || now.saturating_sub(*touched) > idle) {
+            return None;
+        }
         let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < *touched;
         if touch {
             *touched = now;
@@ -81,8 +89,9 @@ impl<V: Clone> State<V> {
 
 impl<V: Clone> Cache<V> {
     /// A cache of at most `capacity` entries (0 turns caching off), in front of the store whose
-    /// value-neutral commits `quiet` lists.
-    pub(crate) fn new(capacity: usize, quiet: Arc<QuietCommits>) -> Self {
+    /// value-neutral commits `quiet` lists. An entry this cache has not seen used for
+    /// `max_idle` ms (the dict's expiry) is a miss.
+    pub(crate) fn new(capacity: usize, quiet: Arc<QuietCommits>, max_idle: Option<u64>) -> Self {
         let state = NonZeroUsize::new(capacity).map(|cap| {
             Mutex::new(State {
                 lru: LruCache::new(cap),
@@ -94,6 +103,7 @@ impl<V: Clone> Cache<V> {
         Cache {
             state,
             quiet,
+            max_idle,
             uncached: AtomicU64::new(0),
         }
     }
@@ -117,7 +127,7 @@ impl<V: Clone> Cache<V> {
             self.uncached.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let found = state.lookup(key, last_txn_id(), now, &self.quiet);
+        let found = state.lookup(key, last_txn_id(), now, &self.quiet, self.max_idle);
         if found.is_some() {
             state.hits += 1;
         } else {
@@ -203,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_hit_asks_to_record_the_access_once_per_interval() {
-        let cache = Cache::new(4, Arc::default());
+        let cache = Cache::new(4, Arc::default(), None);
         cache.get(b"k", || 5, 0);
         cache.put_read(b"k", 1, 5, 10_000);
         assert_eq!(cache.get(b"k", || 5, 10_500), Some((1, false)));
@@ -218,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_value_is_served_until_someone_else_commits() {
-        let cache = Cache::new(4, Arc::default());
+        let cache = Cache::new(4, Arc::default(), None);
         assert_eq!(get(&cache, b"k", 5), None); // first sight of id 5
         cache.put_read(b"k", 1, 5, 0);
         assert_eq!(get(&cache, b"k", 5), Some(1));
@@ -232,7 +242,7 @@ mod tests {
 
     #[test]
     fn our_next_commit_is_applied_and_a_gap_empties_the_cache() {
-        let cache = Cache::new(4, Arc::default());
+        let cache = Cache::new(4, Arc::default(), None);
         get(&cache, b"k", 5);
         cache.put_read(b"a", 1, 5, 0);
         cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
@@ -249,7 +259,7 @@ mod tests {
     #[test]
     fn commits_that_changed_no_value_keep_the_cache() {
         let quiet = Arc::new(QuietCommits::default());
-        let cache = Cache::new(4, Arc::clone(&quiet));
+        let cache = Cache::new(4, Arc::clone(&quiet), None);
         get(&cache, b"k", 5);
         cache.put_read(b"a", 1, 5, 0);
         quiet.record(6);
@@ -264,7 +274,7 @@ mod tests {
     #[test]
     fn a_cache_too_far_behind_the_quiet_commits_is_emptied() {
         let quiet = Arc::new(QuietCommits::default());
-        let cache = Cache::new(4, Arc::clone(&quiet));
+        let cache = Cache::new(4, Arc::clone(&quiet), None);
         get(&cache, b"k", 5);
         cache.put_read(b"a", 1, 5, 0);
         for id in 6..=(6 + QUIET_KEPT as u64) {
@@ -275,7 +285,7 @@ mod tests {
 
     #[test]
     fn a_read_from_an_older_snapshot_is_not_cached() {
-        let cache = Cache::new(4, Arc::default());
+        let cache = Cache::new(4, Arc::default(), None);
         get(&cache, b"k", 5);
         cache.committed(6, [(b"k".to_vec(), Change::Put(2))]);
         cache.put_read(b"k", 1, 5, 0);
@@ -284,7 +294,7 @@ mod tests {
 
     #[test]
     fn commits_applied_out_of_order_forget_their_keys() {
-        let cache = Cache::new(4, Arc::default());
+        let cache = Cache::new(4, Arc::default(), None);
         get(&cache, b"k", 5);
         cache.committed(7, [(b"b".to_vec(), Change::Put(7))]);
         cache.committed(6, [(b"k".to_vec(), Change::Put(6))]);
@@ -292,8 +302,23 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_unused_for_longer_than_the_expiry_is_a_miss() {
+        let cache = Cache::new(4, Arc::default(), Some(1_000));
+        get(&cache, b"k", 5);
+        cache.put_read(b"k", 1, 5, 10_000);
+        assert_eq!(cache.get(b"k", || 5, 10_900).map(|(v, _)| v), Some(1));
+        assert_eq!(cache.get(b"k", || 5, 12_500), None, "idle for 1.6 s");
+        cache.committed(6, [(b"w".to_vec(), Change::Put(2))]);
+        assert_eq!(
+            cache.get(b"w", || 6, 12_600),
+            None,
+            "the store decides after a write"
+        );
+    }
+
+    #[test]
     fn capacity_zero_caches_nothing() {
-        let cache = Cache::new(0, Arc::default());
+        let cache = Cache::new(0, Arc::default(), None);
         cache.put_read(b"k", 1, 0, 0);
         assert_eq!(get(&cache, b"k", 0), None);
         assert_eq!((cache.hits(), cache.misses()), (0, 1));

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::key::KeyBuf;
 use crate::options::{Config, Durability, MAP_SIZE_GRANULE};
 use crate::shared::Shared;
-use crate::store::{IntegrityReport, Reader, Settings, StoreConfig, Walk, WriteTxn};
+use crate::store::{IntegrityReport, Reader, Settings, Store, StoreConfig, Walk, WriteTxn};
 
 /// The creation and access times of an entry, and its size; see
 /// [`PersistDict::metadata`](crate::PersistDict::metadata).
@@ -118,7 +118,12 @@ impl<V: Clone> RawDict<V> {
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         });
         shared.check_settings(settings)?;
-        let cache = Cache::new(config.cache_capacity, Arc::clone(shared.quiet_commits()));
+        let max_idle = config.expire_after.map(duration_ms);
+        let cache = Cache::new(
+            config.cache_capacity,
+            Arc::clone(shared.quiet_commits()),
+            max_idle,
+        );
         // Everything committed so far is accounted for: the cache is empty.
         cache.committed_unknown(shared.last_txn_id());
         shared.start_worker(WorkerConfig {
@@ -147,6 +152,12 @@ impl<V: Clone> RawDict<V> {
         self.clock.now_ms()
     }
 
+    /// Entries not accessed since this time (ms) are past their expiry, if the dict expires.
+    fn cutoff(&self) -> Option<u64> {
+        self.expire_after
+            .map(|after| self.now().saturating_sub(duration_ms(after)))
+    }
+
     /// The value of `key` from the cache, or else read and made a `V` by
     /// `decode(key, stored bytes)`; either way an access.
     pub(crate) fn get(
@@ -166,10 +177,13 @@ impl<V: Clone> RawDict<V> {
             return Ok(Some(value));
         }
         let now = self.now();
+        let cutoff = self.cutoff();
         let (value, snapshot) = store.read_at(|r, id| {
             let value = match r.get(key)? {
-                None => None,
-                Some(record) => Some(decode(key, record.value)?),
+                Some(record) if !expired(store, key, record.header.accessed, cutoff) => {
+                    Some(decode(key, record.value)?)
+                }
+                _ => None,
             };
             Ok((value, id))
         })?;
@@ -182,9 +196,13 @@ impl<V: Clone> RawDict<V> {
         Ok(value)
     }
 
-    /// Whether `key` has a value. Not an access.
+    /// Whether `key` has a value (one not past its expiry). Not an access.
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
-        self.shared.read(|r| Ok(r.get(key)?.is_some()))
+        let cutoff = self.cutoff();
+        self.shared.read(|r| {
+            Ok(r.get(key)?
+                .is_some_and(|rec| !expired(&self.shared, key, rec.header.accessed, cutoff)))
+        })
     }
 
     /// Runs `f` over one snapshot.
@@ -194,6 +212,7 @@ impl<V: Clone> RawDict<V> {
                 dict: self.shared.as_ref(),
                 reader,
                 now: self.now(),
+                cutoff: self.cutoff(),
                 read_only: self.read_only,
             })
         })
@@ -221,12 +240,14 @@ impl<V: Clone> RawDict<V> {
         let mut changes = Vec::new();
         let mut cleared = false;
         let now = self.now();
+        let cutoff = self.cutoff();
         let (value, id) = self.shared.write_as(self.durability, |txn| {
             changes.clear();
             cleared = false;
             f(RawWrite {
                 txn,
                 now,
+                cutoff,
                 changes: &mut changes,
                 cleared: &mut cleared,
             })
@@ -249,7 +270,12 @@ impl<V: Clone> RawDict<V> {
     /// The creation and access times and the stored size of `key`'s entry. Not an access.
     pub(crate) fn metadata(&self, key: &[u8]) -> Result<Option<Metadata>> {
         let store = &self.shared;
-        let found = store.read(|r| Ok(r.get(key)?.map(|r| (r.header, r.value.len() as u64))))?;
+        let cutoff = self.cutoff();
+        let found = store.read(|r| {
+            Ok(r.get(key)?
+                .filter(|r| !expired(store, key, r.header.accessed, cutoff))
+                .map(|r| (r.header, r.value.len() as u64)))
+        })?;
         Ok(found.map(|(header, value_size)| {
             let accessed = header.accessed.max(store.pending_atime(key).unwrap_or(0));
             Metadata {
@@ -349,7 +375,7 @@ impl<V: Clone> RawDict<V> {
             (None, None)
         };
         RawWalk {
-            walk: Walk::new(values, snapshot),
+            walk: Walk::new(values, snapshot, self.cutoff()),
             failed,
             done: false,
         }
@@ -369,6 +395,16 @@ impl<V: Clone> RawDict<V> {
         }
         walk.walk.next(&self.shared)
     }
+}
+
+/// Whether the entry of `key`, last accessed at `accessed` as stored, is past its expiry.
+fn expired(store: &Store, key: &[u8], accessed: u64, cutoff: Option<u64>) -> bool {
+    cutoff.is_some_and(|cutoff| store.expired(key, accessed, cutoff))
+}
+
+/// `duration` in milliseconds, saturating.
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What the store is opened with: the builder's settings, the map size rounded up to whole
@@ -399,6 +435,7 @@ pub(crate) struct RawRead<'r, 't> {
     dict: &'r Shared,
     reader: &'r Reader<'t>,
     now: u64,
+    cutoff: Option<u64>,
     read_only: bool,
 }
 
@@ -406,7 +443,11 @@ impl RawRead<'_, '_> {
     /// The stored value bytes of `key`, as of this snapshot. Not an access: see
     /// [`touch`](Self::touch).
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<&[u8]>> {
-        Ok(self.reader.get(key)?.map(|r| r.value))
+        Ok(self
+            .reader
+            .get(key)?
+            .filter(|r| !expired(self.dict, key, r.header.accessed, self.cutoff))
+            .map(|r| r.value))
     }
 
     /// Records an access to `key` (not through a read-only handle).
@@ -422,6 +463,8 @@ impl RawRead<'_, '_> {
 pub(crate) struct RawWrite<'a, 's, V> {
     txn: &'a mut WriteTxn<'s>,
     now: u64,
+    /// Entries not accessed since this time are past their expiry: reads don't see them.
+    cutoff: Option<u64>,
     changes: &'a mut Vec<(KeyBuf, Change<V>)>,
     cleared: &'a mut bool,
 }
@@ -431,12 +474,16 @@ impl<V> RawWrite<'_, '_, V> {
     /// transaction's writes, without copying them.
     pub(crate) fn with<T>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
         let reader = self.txn.as_read();
-        Ok(f(reader.get(key)?.map(|r| r.value)))
+        let store = reader.store();
+        Ok(f(reader
+            .get(key)?
+            .filter(|r| !expired(store, key, r.header.accessed, self.cutoff))
+            .map(|r| r.value)))
     }
 
     /// Whether `key` has a value, including this transaction's writes.
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.txn.as_read().get(key)?.is_some())
+        self.with(key, |value| value.is_some())
     }
 
     /// The number of entries, including this transaction's writes.

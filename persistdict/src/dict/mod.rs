@@ -258,7 +258,10 @@ where
         )
     }
 
-    /// The value of `key`, or `None`.
+    /// The value of `key`, or `None`. In a dict with expiry, an entry past its expiry is
+    /// `None` from the moment it expires, before a sweep removes it (as it is for
+    /// [`contains_key`](Self::contains_key), [`metadata`](Self::metadata), iteration and
+    /// every read inside a write).
     ///
     /// # Errors
     ///
@@ -317,7 +320,9 @@ where
         }))
     }
 
-    /// The number of entries (O(1)).
+    /// The number of entries (O(1)). In a dict with expiry, it counts entries past their
+    /// expiry until a sweep removes them (every `sweep_interval`, or
+    /// [`expire_now`](Self::expire_now)), though every other read treats them as missing.
     ///
     /// A `u64`, where `HashMap::len` returns a `usize`: the count is of entries on disk,
     /// which a 32-bit program can open with more than `usize::MAX` entries in it.

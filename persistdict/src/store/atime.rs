@@ -80,6 +80,13 @@ impl Store {
         self.atimes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the entry of `key`, whose stored access time is `accessed`, is past its expiry:
+    /// neither that time nor one recorded in memory is at or after `cutoff` (ms).
+    pub(crate) fn expired(&self, key: &[u8], accessed: u64, cutoff: u64) -> bool {
+        // The lock is taken only for an entry whose stored time is old.
+        accessed < cutoff && self.pending_atime(key).is_none_or(|t| t < cutoff)
+    }
+
     /// The access time of `key` recorded in memory and not yet stored.
     pub(crate) fn pending_atime(&self, key: &[u8]) -> Option<u64> {
         self.pending().get(key)

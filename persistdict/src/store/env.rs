@@ -739,6 +739,13 @@ pub(crate) struct Reader<'t> {
     pub(super) txn: &'t heed::RoTxn<'t>,
 }
 
+impl Reader<'_> {
+    /// The store read.
+    pub(crate) fn store(&self) -> &Store {
+        self.store
+    }
+}
+
 /// An open write transaction on a store.
 pub(crate) struct WriteTxn<'s> {
     pub(super) txn: heed::RwTxn<'s>,

@@ -88,8 +88,8 @@ impl Store {
         }
     }
 
-    /// Hands `each(i, value)` the stored value of each `keys[i]`: what [`get`](Self::get)
-    /// gives for it. Not in the order of `keys`.
+    /// Hands `each(i, record)` the record of each `keys[i]`: what [`get`](Self::get) gives
+    /// for it. Not in the order of `keys`.
     ///
     /// Keys stored raw are found in one forward scan of `entries` from the smallest to the
     /// largest of them, which reads neighbouring pages instead of descending the B-tree once
@@ -102,7 +102,7 @@ impl Store {
         &self,
         txn: &'t heed::RoTxn<'_>,
         keys: &[&[u8]],
-        mut each: impl FnMut(usize, Result<Option<&'t [u8]>>),
+        mut each: impl FnMut(usize, Result<Option<Record<'t>>>),
     ) {
         let mut found = vec![false; keys.len()];
         let mut raw: Vec<usize> = (0..keys.len())
@@ -143,7 +143,7 @@ impl Store {
                                 each(
                                     i,
                                     record::decode(bytes)
-                                        .map(|r| Some(r.value))
+                                        .map(Some)
                                         .map_err(|reason| corrupt(key, reason)),
                                 );
                                 if next == raw.len() {
@@ -163,7 +163,7 @@ impl Store {
         }
         for (i, key) in keys.iter().enumerate() {
             if !found[i] {
-                each(i, self.get(txn, key).map(|r| r.map(|r| r.value)));
+                each(i, self.get(txn, key));
             }
         }
     }

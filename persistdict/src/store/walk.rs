@@ -29,15 +29,18 @@ const CHUNK_BYTES: usize = 4 << 20;
 const CHUNK_GROWTH: usize = 16;
 const CHUNK_MAX: usize = 32_768;
 
-/// Where an entry's key and value lie in a chunk's buffers, or why it could not be read
-/// (boxed: errors are rare, and an unboxed one would make every entry three times as large).
-type Entry = Result<(Range<usize>, Range<usize>), Box<Error>>;
+/// Where an entry's key and value lie in a chunk's buffers, and its stored access time
+/// (`u64::MAX` where the walk read no record), or why it could not be read (boxed: errors are
+/// rare, and an unboxed one would make every entry three times as large).
+type Entry = Result<(Range<usize>, Range<usize>, u64), Box<Error>>;
 
 /// A walk's position and its current chunk.
 pub(crate) struct Walk {
     /// The one read transaction every chunk is read in, for a walk of one snapshot; `None`
     /// when each chunk is read in a transaction of its own.
     snapshot: Option<Snapshot>,
+    /// Entries not accessed since this time (ms) are past their expiry and skipped.
+    cutoff: Option<u64>,
     /// Whether the walk copies values (a walk of keys alone reads no record through `order`).
     values: bool,
     /// The sequence number of the last entry read.
@@ -60,11 +63,14 @@ pub(crate) struct Walk {
 
 impl Walk {
     /// A walk from the start; with `values` false, the values handed out are empty. With a
-    /// `snapshot`, every chunk is read in it.
-    pub(crate) fn new(values: bool, snapshot: Option<Snapshot>) -> Self {
+    /// `snapshot`, every chunk is read in it. With a `cutoff`, entries whose access time,
+    /// stored or recorded in memory, is before it are skipped (past their expiry); the walk
+    /// then reads every record, values or not.
+    pub(crate) fn new(values: bool, snapshot: Option<Snapshot>, cutoff: Option<u64>) -> Self {
         Walk {
             snapshot,
-            values,
+            cutoff,
+            values: values || cutoff.is_some(),
             after: None,
             after_key: None,
             by_key: true,
@@ -81,7 +87,7 @@ impl Walk {
     /// (in the walk's snapshot, or a read transaction of its own) when this one is used up;
     /// `None` at the end.
     pub(crate) fn next<'w>(&'w mut self, store: &Store) -> Option<Result<(&'w [u8], &'w [u8])>> {
-        self.next_with(|walk| {
+        self.next_with(store, |walk| {
             let snapshot = walk.snapshot.take();
             let result = match &snapshot {
                 Some(snapshot) => store.read_snapshot(snapshot, |r| walk.fill(r)),
@@ -98,11 +104,12 @@ impl Walk {
         &'w mut self,
         reader: &Reader<'_>,
     ) -> Option<Result<(&'w [u8], &'w [u8])>> {
-        self.next_with(|walk| walk.fill(reader))
+        self.next_with(reader.store, |walk| walk.fill(reader))
     }
 
     fn next_with(
         &mut self,
+        store: &Store,
         mut refill: impl FnMut(&mut Self) -> Result<()>,
     ) -> Option<Result<(&[u8], &[u8])>> {
         loop {
@@ -124,7 +131,14 @@ impl Walk {
             self.at += 1;
             match self.chunk[self.at - 1].take() {
                 None => {}
-                Some(Ok((key, value))) => return Some(Ok((&self.keys[key], &self.vals[value]))),
+                Some(Ok((key, value, accessed))) => {
+                    if let Some(cutoff) = self.cutoff
+                        && store.expired(&self.keys[key.clone()], accessed, cutoff)
+                    {
+                        continue;
+                    }
+                    return Some(Ok((&self.keys[key], &self.vals[value])));
+                }
                 Some(Err(e)) => return Some(Err(*e)),
             }
         }
@@ -161,10 +175,10 @@ impl Walk {
                         if values {
                             vals.extend_from_slice(record.value);
                         }
-                        Ok((key_span, start..vals.len()))
+                        Ok((key_span, start..vals.len(), record.header.accessed))
                     }
                     // A walk of keys alone reads no record through `order` either.
-                    Err(_) if !values => Ok((key_span, 0..0)),
+                    Err(_) if !values => Ok((key_span, 0..0, u64::MAX)),
                     Err(e) => Err(Box::new(e)),
                 }));
                 last = Some(key);
@@ -192,7 +206,7 @@ impl Walk {
         })?;
         *done = n < *size;
         if !values {
-            chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0)))));
+            chunk.extend(spans.into_iter().map(|key| Some(Ok((key, 0..0, u64::MAX)))));
             return Ok(());
         }
         let encoded: Vec<&[u8]> = spans.iter().map(|span| &keys[span.clone()]).collect();
@@ -201,10 +215,10 @@ impl Walk {
         chunk.resize_with(spans.len(), || None);
         store.values_of(txn, &encoded, |i, value| {
             chunk[i] = Some(match value {
-                Ok(Some(value)) => {
+                Ok(Some(record)) => {
                     let start = vals.len();
-                    vals.extend_from_slice(value);
-                    Ok((spans[i].clone(), start..vals.len()))
+                    vals.extend_from_slice(record.value);
+                    Ok((spans[i].clone(), start..vals.len(), record.header.accessed))
                 }
                 Ok(None) => Err(Box::new(corrupt(
                     encoded[i],
