@@ -1,6 +1,7 @@
 //! The typed persistent map: codecs over the untyped middle (`crate::raw`).
 
 mod transaction;
+mod upkeep;
 mod walk;
 
 use std::borrow::Borrow;
@@ -14,14 +15,13 @@ use serde::de::DeserializeOwned;
 
 pub use self::transaction::{Transaction, TransactionError, TransactionIter};
 pub use self::walk::{Iter, Keys, Values};
-use self::walk::{Undecodable, Walk};
 use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
 use crate::error::{Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
 pub use crate::raw::{Metadata, Stats};
 use crate::raw::{RawDict, RawRead};
-use crate::store::{IntegrityReport, Settings};
+use crate::store::Settings;
 
 /// Encoded keys and values, end to end in one buffer (one allocation for a whole `extend`).
 struct EncodedPairs {
@@ -642,110 +642,5 @@ where
         F: FnMut(&mut Transaction<'_, '_, K, V, C, KC>) -> Result<T, E>,
     {
         self.inner.raw.write(|w| f(&mut Transaction::new(self, w)))
-    }
-
-    /// Stores the access times recorded in memory and syncs committed writes to disk (the
-    /// sync matters only with [`Durability::Eventual`](crate::Durability)).
-    pub fn flush(&self) -> Result<()> {
-        self.inner.raw.flush()
-    }
-
-    /// The creation time, access time and stored size of `key`'s entry. Looking is not an
-    /// access.
-    ///
-    /// The access time includes reads of this process not yet stored; reads by other
-    /// processes count once their worker stores them (every `flush_interval`, 10 s by
-    /// default) or they close the dict.
-    pub fn metadata<Q>(&self, key: &Q) -> Result<Option<Metadata>>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        self.keyed(self.with_key(key, |key| self.inner.raw.metadata(key)))
-    }
-
-    /// Counters of the cache and the background worker, and sizes.
-    pub fn stats(&self) -> Result<Stats> {
-        self.inner.raw.stats()
-    }
-
-    /// Removes now every entry not accessed for the dict's `expire_after`, and returns how
-    /// many. Does nothing (returns 0) when the dict has no expiry.
-    pub fn expire_now(&self) -> Result<u64> {
-        self.inner.raw.expire_now()
-    }
-
-    /// Walks every record: moves records that can't be read at all into quarantine (nothing
-    /// is deleted), repairs inconsistent times and insertion order, and reports values that
-    /// don't decode as `V` (they stay as they are). The worker runs the same check, without
-    /// the value decoding, at open.
-    pub fn check_integrity(&self) -> Result<IntegrityReport> {
-        let mut report = self.inner.raw.check()?;
-        let undecodable = Walk::<_, _, _, _, Undecodable>::new(self.clone(), false);
-        report
-            .undecodable
-            .extend(undecodable.filter_map(|item| item.ok().flatten()));
-        Ok(report)
-    }
-
-    /// The keys, in insertion order. See [`iter`](Self::iter).
-    #[must_use]
-    pub fn keys(&self) -> Keys<K, V, C, KC> {
-        Keys::new(self.clone(), false)
-    }
-
-    /// The values, in insertion order. See [`iter`](Self::iter).
-    #[must_use]
-    pub fn values(&self) -> Values<K, V, C, KC> {
-        Values::new(self.clone(), false)
-    }
-
-    /// The entries, in insertion order.
-    ///
-    /// The walk is streamed: it reads a chunk of entries (about 4 MiB of keys and values) in a
-    /// short read transaction of its own and holds only that chunk in memory; the first chunk
-    /// holds one entry, each later one up to sixteen times the one before. Each chunk is one
-    /// snapshot, and a walk is not: an entry removed after its chunk was read is still
-    /// yielded; one inserted meanwhile is yielded if it comes after the walk's position in
-    /// insertion order and its chunk was not read yet; a transaction committed while the walk
-    /// runs may be seen in part (what falls into chunks read after it). For one snapshot of
-    /// the whole dict, use [`iter_snapshot`](Self::iter_snapshot).
-    ///
-    /// An entry that can't be decoded yields an `Err` and the walk goes on with the next.
-    #[must_use]
-    pub fn iter(&self) -> Iter<K, V, C, KC> {
-        Iter::new(self.clone(), false)
-    }
-
-    /// The entries, in insertion order, exactly as they were when the walk began: one read
-    /// transaction serves the whole walk, so writes made meanwhile, by this process or any
-    /// other, are not seen.
-    ///
-    /// The cost: while the walk is open, LMDB can't reuse the pages that writers free (the
-    /// file grows by what is rewritten meanwhile), and this process can't change the map's
-    /// size, so a write that needs a larger map fails with [`Error::SnapshotOpen`] until the
-    /// walk is dropped. Prefer [`iter`](Self::iter) unless the walk must be consistent.
-    ///
-    /// # Errors
-    ///
-    /// Each item is a `Result`; an error opening the snapshot is the first item.
-    #[must_use]
-    pub fn iter_snapshot(&self) -> Iter<K, V, C, KC> {
-        Iter::new(self.clone(), true)
-    }
-}
-
-impl<K, V, C, KC> IntoIterator for &PersistDict<K, V, C, KC>
-where
-    K: Serialize + DeserializeOwned,
-    V: Serialize + DeserializeOwned + Clone,
-    C: Codec,
-    KC: Codec,
-{
-    type Item = Result<(K, V)>;
-    type IntoIter = Iter<K, V, C, KC>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
     }
 }

@@ -171,3 +171,72 @@ walk_iterator!(
     /// Iterator over a dict's values; see [`PersistDict::values`].
     Values => ValuesOnly, V
 );
+
+impl<K, V, C, KC> PersistDict<K, V, C, KC>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
+    C: Codec,
+    KC: Codec,
+{
+    /// The keys, in insertion order. See [`iter`](Self::iter).
+    #[must_use]
+    pub fn keys(&self) -> Keys<K, V, C, KC> {
+        Keys::new(self.clone(), false)
+    }
+
+    /// The values, in insertion order. See [`iter`](Self::iter).
+    #[must_use]
+    pub fn values(&self) -> Values<K, V, C, KC> {
+        Values::new(self.clone(), false)
+    }
+
+    /// The entries, in insertion order.
+    ///
+    /// The walk is streamed: it reads a chunk of entries (about 4 MiB of keys and values) in a
+    /// short read transaction of its own and holds only that chunk in memory; the first chunk
+    /// holds one entry, each later one up to sixteen times the one before. Each chunk is one
+    /// snapshot, and a walk is not: an entry removed after its chunk was read is still
+    /// yielded; one inserted meanwhile is yielded if it comes after the walk's position in
+    /// insertion order and its chunk was not read yet; a transaction committed while the walk
+    /// runs may be seen in part (what falls into chunks read after it). For one snapshot of
+    /// the whole dict, use [`iter_snapshot`](Self::iter_snapshot).
+    ///
+    /// An entry that can't be decoded yields an `Err` and the walk goes on with the next.
+    #[must_use]
+    pub fn iter(&self) -> Iter<K, V, C, KC> {
+        Iter::new(self.clone(), false)
+    }
+
+    /// The entries, in insertion order, exactly as they were when the walk began: one read
+    /// transaction serves the whole walk, so writes made meanwhile, by this process or any
+    /// other, are not seen.
+    ///
+    /// The cost: while the walk is open, LMDB can't reuse the pages that writers free (the
+    /// file grows by what is rewritten meanwhile), and this process can't change the map's
+    /// size, so a write that needs a larger map fails with [`Error::SnapshotOpen`](crate::Error::SnapshotOpen) until the
+    /// walk is dropped. Prefer [`iter`](Self::iter) unless the walk must be consistent.
+    ///
+    /// # Errors
+    ///
+    /// Each item is a `Result`; an error opening the snapshot is the first item.
+    #[must_use]
+    pub fn iter_snapshot(&self) -> Iter<K, V, C, KC> {
+        Iter::new(self.clone(), true)
+    }
+}
+
+impl<K, V, C, KC> IntoIterator for &PersistDict<K, V, C, KC>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned + Clone,
+    C: Codec,
+    KC: Codec,
+{
+    type Item = Result<(K, V)>;
+    type IntoIter = Iter<K, V, C, KC>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}

@@ -20,44 +20,22 @@ use std::cell::{RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use heed::types::{Bytes, Str};
-use heed::{
-    CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, FlagSetMode, MdbError, WithoutTls,
-};
+use heed::{Database, Env, EnvFlags, FlagSetMode, MdbError, WithoutTls};
 
 use super::atime::Pending;
 use super::files;
+use super::open::{
+    FORKS, create_databases, fork_count, open_databases, open_env, open_read_only, os_code,
+};
 use crate::clock::Clock;
 use crate::commits::QuietCommits;
 use crate::error::{Error, KeyBytes, Result};
 use crate::options::Durability;
 
 pub(super) type Db = Database<'static, Bytes, Bytes>;
-
-/// How many times this process has forked, as counted in each child (the parent keeps its
-/// count). A store opened at another count belongs to an ancestor process.
-static FORKS: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn count_fork() {
-    // Async-signal-safe: an atomic increment.
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// How many times this process's ancestors forked on the way to it, with the at-fork handler
-/// installed (once per process): a value to compare, not a count of anything else.
-pub(crate) fn fork_count() -> u64 {
-    static WATCH: Once = Once::new();
-    WATCH.call_once(|| {
-        // SAFETY: registers a handler that only increments an atomic, in the child.
-        let installed = unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
-        if installed != 0 {
-            tracing::warn!("cannot watch for fork(); a child must not use inherited dicts");
-        }
-    });
-    FORKS.load(Ordering::Relaxed)
-}
 
 /// What a store is opened with.
 #[derive(Debug, Clone)]
@@ -81,7 +59,7 @@ pub(crate) struct Store {
     /// Set once `env` is dropped.
     env_closed: AtomicBool,
     /// [`FORKS`] when the store was opened.
-    generation: u64,
+    pub(super) generation: u64,
     /// Records under raw keys.
     pub(super) entries: Db,
     /// Buckets of records under digests of keys that can't be stored raw.
@@ -103,7 +81,7 @@ pub(crate) struct Store {
     /// Set by a commit made without a sync, cleared by [`sync`](Self::sync).
     unsynced: AtomicBool,
     /// Snapshot walks open now: the map can't change size while one is.
-    snapshots: Arc<AtomicUsize>,
+    pub(super) snapshots: Arc<AtomicUsize>,
     /// See [`StoreConfig::key_size_limit`].
     pub(super) key_size_limit: usize,
     /// Access times recorded by reads and not yet stored.
@@ -132,10 +110,12 @@ thread_local! {
 }
 
 /// Marks a store as used by this thread for the guard's lifetime.
-struct Held<'s> {
+pub(super) struct Held<'s> {
     _lock: Option<std::sync::RwLockReadGuard<'s, ()>>,
     id: usize,
-    pushed: bool,
+    /// Whether this guard took the lock itself (only such a thread may wait for the exclusive
+    /// one).
+    pub(super) pushed: bool,
 }
 
 impl Drop for Held<'_> {
@@ -217,7 +197,7 @@ impl Store {
     }
 
     /// The environment, unless this process is a fork of the one that opened it.
-    fn env(&self) -> Result<&Env<WithoutTls>> {
+    pub(super) fn env(&self) -> Result<&Env<WithoutTls>> {
         self.alive()?;
         // SAFETY: see `impl Sync for Store`: in the process that opened the store, `env` is
         // dropped only by `Drop`.
@@ -279,7 +259,7 @@ impl Store {
     }
 
     /// Takes `resize` shared unless this thread already holds it.
-    fn hold(&self, writing: bool) -> Result<Held<'_>> {
+    pub(super) fn hold(&self, writing: bool) -> Result<Held<'_>> {
         self.alive()?;
         let id = self.id();
         // During the thread's exit the list is gone: nothing is nested then.
@@ -472,7 +452,7 @@ impl Store {
     }
 
     /// Adopts the map size another process set.
-    fn adopt_map_size(&self) -> Result<()> {
+    pub(super) fn adopt_map_size(&self) -> Result<()> {
         let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
         self.no_snapshot_open()?;
         // SAFETY: as in `grow_map`. Size 0 makes LMDB adopt the size recorded in the file.
@@ -489,44 +469,6 @@ impl Store {
     /// Bytes the data file takes on disk.
     pub(crate) fn disk_size(&self) -> Result<u64> {
         self.env()?.real_disk_size().map_err(storage)
-    }
-
-    /// A read transaction for a walk of one snapshot, open until the [`Snapshot`] is dropped.
-    /// The map can't change size meanwhile (see [`Error::SnapshotOpen`]).
-    pub(crate) fn snapshot(&self) -> Result<Snapshot> {
-        loop {
-            let held = self.hold(false)?;
-            match self.env()?.clone().static_read_txn() {
-                Ok(txn) => {
-                    // Counted while `resize` is held shared: a resize waits for it, then
-                    // sees the count.
-                    self.snapshots.fetch_add(1, Ordering::AcqRel);
-                    return Ok(Snapshot {
-                        txn: ManuallyDrop::new(txn),
-                        open: Arc::clone(&self.snapshots),
-                        generation: self.generation,
-                    });
-                }
-                Err(heed::Error::Mdb(MdbError::MapResized)) if held.pushed => {
-                    drop(held);
-                    self.adopt_map_size()?;
-                }
-                Err(e) => return Err(self.error(e)),
-            }
-        }
-    }
-
-    /// Runs `f` over `snapshot`, which this store made.
-    pub(crate) fn read_snapshot<T>(
-        &self,
-        snapshot: &Snapshot,
-        f: impl FnOnce(&Reader<'_>) -> Result<T>,
-    ) -> Result<T> {
-        self.alive()?;
-        f(&Reader {
-            store: self,
-            txn: &snapshot.txn,
-        })
     }
 
     /// The store's list of our commits that changed no value, which caches share.
@@ -604,131 +546,6 @@ pub(crate) fn corrupt(key: &[u8], reason: &'static str) -> Error {
 pub(crate) fn storage(error: heed::Error) -> Error {
     Error::Storage {
         source: Box::new(error),
-    }
-}
-
-/// The operating system's error code behind `error`, if it is one.
-fn os_code(error: &heed::Error) -> Option<i32> {
-    match error {
-        heed::Error::Io(e) => e.raw_os_error(),
-        heed::Error::Mdb(MdbError::Other(code)) => Some(*code),
-        _ => None,
-    }
-}
-
-/// The error for `source`, met while preparing or opening the files of `dir`: a cause the
-/// user can act on gets its own variant.
-pub(crate) fn io_error(dir: &Path, source: std::io::Error) -> Error {
-    let path = dir.to_path_buf();
-    match source.raw_os_error() {
-        Some(libc::EACCES | libc::EPERM | libc::EROFS) => Error::PermissionDenied { path, source },
-        Some(libc::ENOSPC | libc::EDQUOT) => Error::NoSpace { path },
-        _ => Error::Io { path, source },
-    }
-}
-
-/// Opens LMDB's environment in `path` for reading only, for a process that may not write the
-/// dict's files. A reader that can't write the lock file either (a dict owned by another
-/// user, a read-only mount) reads without it: LMDB then can't tell writers which pages this
-/// process still reads, which is safe only while no process writes.
-fn open_read_only(path: &Path, config: &StoreConfig) -> Result<Env<WithoutTls>> {
-    match open_env(path, config, EnvFlags::READ_ONLY) {
-        Err(Error::PermissionDenied { .. }) => {
-            tracing::warn!(
-                path = %path.display(),
-                "the lock file can't be written; reading without it, which is safe only \
-                 while no process writes to this dict"
-            );
-            open_env(path, config, EnvFlags::READ_ONLY | EnvFlags::NO_LOCK)
-        }
-        other => other,
-    }
-}
-
-/// Opens LMDB's environment in `path` with `flags` besides the store's own.
-fn open_env(path: &Path, config: &StoreConfig, flags: EnvFlags) -> Result<Env<WithoutTls>> {
-    let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
-    env_options
-        .map_size(config.map_size)
-        .max_dbs(8)
-        .max_readers(config.max_readers);
-    // SAFETY: plain LMDB flags. NO_LOCK comes only with READ_ONLY, for a lock file this
-    // process can't write; `Store::open` says what that costs.
-    unsafe { env_options.flags(flags) };
-    // SAFETY: LMDB's rules for a memory-mapped file: the registry opens each directory at most
-    // once per process, and LMDB's lock file keeps other processes coherent.
-    unsafe { env_options.open(path) }.map_err(|error| match os_code(&error) {
-        Some(libc::ENOMEM) => Error::AddressSpace {
-            path: path.to_path_buf(),
-            map_size: config.map_size as u64,
-        },
-        Some(code @ (libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOSPC | libc::EDQUOT)) => {
-            io_error(path, std::io::Error::from_raw_os_error(code))
-        }
-        _ => Error::NotADict {
-            path: path.to_path_buf(),
-            source: Box::new(error),
-        },
-    })
-}
-
-type Databases = (Db, Db, Db, Database<'static, Str, Bytes>, Db);
-
-/// Creates (or opens) the databases of a dict, in one commit.
-fn create_databases(env: &Env<WithoutTls>) -> Result<Databases> {
-    let wtxn = env.write_txn().map_err(storage)?;
-    env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
-        Ok(CommitOrAbort::<_, ()>::Commit((
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?,
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?,
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?,
-            opener.create_database::<Str, Bytes>(wtxn, Some("info"))?,
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?,
-        )))
-    })
-    .map_err(storage)
-    .map(CommitOrAbort::unwrap_commit)
-}
-
-/// Opens the databases of a dict without writing; an error if one is missing.
-fn open_databases(env: &Env<WithoutTls>) -> std::result::Result<Databases, crate::BoxError> {
-    let rtxn = env.read_txn()?;
-    let opened = env
-        .open_databases_and_commit(rtxn, |opener, rtxn| -> heed::Result<_> {
-            Ok(CommitOrAbort::<_, ()>::Commit((
-                opener.open_database::<Bytes, Bytes>(rtxn, Some("entries"))?,
-                opener.open_database::<Bytes, Bytes>(rtxn, Some("hashed"))?,
-                opener.open_database::<Bytes, Bytes>(rtxn, Some("order"))?,
-                opener.open_database::<Str, Bytes>(rtxn, Some("info"))?,
-                opener.open_database::<Bytes, Bytes>(rtxn, Some("quarantine"))?,
-            )))
-        })?
-        .unwrap_commit();
-    match opened {
-        (Some(entries), Some(hashed), Some(order), Some(info), Some(quarantine)) => {
-            Ok((entries, hashed, order, info, quarantine))
-        }
-        _ => Err("it has none of this crate's databases".into()),
-    }
-}
-
-/// A read transaction kept open for a walk of one snapshot; see [`Store::snapshot`].
-pub(crate) struct Snapshot {
-    txn: ManuallyDrop<heed::RoTxn<'static, WithoutTls>>,
-    open: Arc<AtomicUsize>,
-    generation: u64,
-}
-
-impl Drop for Snapshot {
-    fn drop(&mut self) {
-        if FORKS.load(Ordering::Relaxed) == self.generation {
-            // SAFETY: `txn` is not used after this.
-            drop(unsafe { ManuallyDrop::take(&mut self.txn) });
-            // Ended before the count drops: a resize waiting for the count finds no reader.
-            self.open.fetch_sub(1, Ordering::AcqRel);
-        }
-        // In a forked child the transaction is the parent's: ending it would clear the
-        // parent's reader slot, so it is left alone.
     }
 }
 

@@ -41,7 +41,7 @@ enum Data {
 /// [`Error::PermissionDenied`] when the lock file can't be opened for writing;
 /// [`Error::NotADict`] when a live process keeps a dict whose creation never finished.
 pub(super) fn prepare(dir: &Path, max_readers: u32, start_afresh: bool) -> Result<()> {
-    let io = |source: std::io::Error| super::env::io_error(dir, source);
+    let io = |source: std::io::Error| super::open::io_error(dir, source);
     let lock = OpenOptions::new()
         .read(true)
         .write(true)

@@ -19,7 +19,9 @@
 //! items. Durability is a parameter of each commit ([`Store::write_as`]), so that handles
 //! with different durability share a store.
 //!
-//! Inside: `env.rs` opens and closes, runs transactions, grows the map; `table.rs` reads and
+//! Inside: `env.rs` opens and closes, runs transactions, grows the map; `open.rs` opens
+//! LMDB's environment and databases, tells the errors of opening apart, and counts forks;
+//! `snapshot.rs` keeps a read transaction for a whole walk; `table.rs` reads and
 //! writes records, the insertion order and the key-order flag; `meta.rs` the settings;
 //! `atime.rs` pending access times; `repair.rs` expiry and the integrity check; `walk.rs`
 //! walks; `files.rs` what is done to a directory's files before LMDB opens them (a creation
@@ -30,13 +32,16 @@ mod atime;
 mod env;
 mod files;
 mod meta;
+mod open;
 mod record;
 mod repair;
 mod slot;
+mod snapshot;
 mod table;
 mod walk;
 
-pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn, fork_count, io_error};
+pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn};
 pub(crate) use meta::Settings;
+pub(crate) use open::{fork_count, io_error};
 pub use repair::IntegrityReport;
 pub(crate) use walk::Walk;

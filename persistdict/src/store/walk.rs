@@ -13,7 +13,8 @@
 
 use std::ops::Range;
 
-use super::env::{Reader, Snapshot, Store, corrupt};
+use super::env::{Reader, Store, corrupt};
+use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
 
 /// Entries in a walk's first chunk, read in one read transaction. Each later chunk holds
