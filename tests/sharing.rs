@@ -135,3 +135,35 @@ fn child_increments() {
         d.update("counter", |n| Some(n.unwrap_or(0) + 1)).unwrap();
     }
 }
+
+#[test]
+fn eight_processes_creating_one_dict_at_once_all_open_it() {
+    for round in 0..10 {
+        let dir = common::tempdir();
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                common::spawn_child(
+                    "child_creates_and_writes",
+                    dir.path(),
+                    &[("CHILD_I", i.to_string())],
+                )
+            })
+            .collect();
+        for child in children {
+            common::finish_child(child);
+        }
+        let d: Counters = PersistDict::open(dir.path()).unwrap();
+        assert_eq!(d.len().unwrap(), 8, "round {round}");
+    }
+}
+
+#[test]
+#[ignore = "child process of eight_processes_creating_one_dict_at_once_all_open_it"]
+fn child_creates_and_writes() {
+    let Some(dir) = common::child_dir() else {
+        return;
+    };
+    let i = std::env::var("CHILD_I").unwrap();
+    let d: Counters = PersistDict::open(&dir).unwrap_or_else(|e| panic!("child {i}: {e:?}"));
+    d.insert(format!("child-{i}"), 1).unwrap();
+}

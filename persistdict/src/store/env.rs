@@ -21,6 +21,7 @@ use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, FlagSetMode, MdbError, WithoutTls};
@@ -159,8 +160,7 @@ impl Store {
                 other => (other?, false),
             }
         } else {
-            files::prepare(path, config.max_readers, true)?;
-            (open_env(path, config, EnvFlags::empty())?, false)
+            (open_writable(path, config)?, false)
         };
         let (entries, hashed, order, info, quarantine) = if config.read_only {
             open_databases(&env).map_err(|source| Error::NotADict {
@@ -531,6 +531,32 @@ impl Drop for Store {
         // `EnvAlreadyOpened`). No other clone of `env` exists, so dropping it closes it.
         drop(env);
         closing.wait();
+    }
+}
+
+/// How long an opener keeps trying while another process sets the dict up (or died doing so,
+/// leaving a data file with no committed page).
+const SETUP_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens LMDB's environment in `path` for writing, after preparing its files.
+///
+/// LMDB sets a new environment up in the one process that takes its liveness lock first;
+/// the others wait for that lock and then read what it wrote. If that process died before
+/// it wrote anything, they find nothing set up and fail; so does an opener that meets a
+/// creation cut short. While the data file still holds no committed page, the open is tried
+/// again, until one opener finds itself first and starts the dict afresh.
+fn open_writable(path: &Path, config: &StoreConfig) -> Result<Env<WithoutTls>> {
+    let deadline = Instant::now() + SETUP_WAIT;
+    loop {
+        files::prepare(path, config.max_readers, true)?;
+        match open_env(path, config, EnvFlags::empty()) {
+            Err(Error::NotADict { .. })
+                if files::creation_cut_short(path) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

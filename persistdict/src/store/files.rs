@@ -12,13 +12,8 @@ use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-
-/// How long an opener waits for a live process that has a dict open while its data file
-/// holds no committed page yet (a creation in progress) before giving up.
-const CREATOR_WAIT: Duration = Duration::from_secs(10);
 
 /// What the data file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +27,22 @@ enum Data {
     Written,
 }
 
-/// Prepares `dir` (which exists) for LMDB to open it with `max_readers` reader slots; a
-/// data file whose creation was cut short is removed only with `start_afresh`.
+/// Prepares `dir` (which exists) for LMDB to open it with `max_readers` reader slots.
+///
+/// Nothing here takes part in LMDB's own locking while other processes may be opening the
+/// dict: a process whose LMDB found the liveness byte held by us would take the environment
+/// as set up already, and fail. So:
+/// - an empty data file is left to LMDB, which starts an empty file afresh itself;
+/// - a data file that holds only what a creation cut short leaves (zeros, or the start of the
+///   first meta page) is emptied, with `start_afresh`, only while no live process holds the
+///   dict, and under LMDB's liveness byte, which is then held for a moment only;
+/// - the lock file's holes are allocated without changing its size, and a lock file that
+///   LMDB has yet to size is created only where the disk has room for it.
 ///
 /// # Errors
 ///
-/// [`Error::NoSpace`] when the lock file's space can't be allocated;
-/// [`Error::PermissionDenied`] when the lock file can't be opened for writing;
-/// [`Error::NotADict`] when a live process keeps a dict whose creation never finished.
+/// [`Error::NoSpace`] when the lock file's space can't be allocated or the disk has no room
+/// for a new one; [`Error::PermissionDenied`] when the lock file can't be opened for writing.
 pub(super) fn prepare(dir: &Path, max_readers: u32, start_afresh: bool) -> Result<()> {
     let io = |source: std::io::Error| super::open::io_error(dir, source);
     let lock = OpenOptions::new()
@@ -50,51 +53,79 @@ pub(super) fn prepare(dir: &Path, max_readers: u32, start_afresh: bool) -> Resul
         .mode(0o644)
         .open(dir.join("lock.mdb"))
         .map_err(io)?;
-    let deadline = Instant::now() + CREATOR_WAIT;
-    loop {
-        let alone = try_lock_exclusive(&lock).map_err(io)?;
-        let data = data_state(dir).map_err(io)?;
-        let len = lock.metadata().map_err(io)?.len();
-        if alone {
-            if data == Data::CutShort && start_afresh {
-                tracing::warn!(
-                    path = %dir.display(),
-                    "the data file holds no committed page (its creation was cut short); \
-                     starting a new dict"
-                );
-                std::fs::remove_file(dir.join("data.mdb")).map_err(io)?;
-            }
-            // LMDB sizes a new lock file to this (`mdb_env_setup_locks`), and keeps a larger one.
-            allocate(&lock, len.max(lock_file_size(max_readers))).map_err(io)?;
-            // Closing the file drops the exclusive lock (and no other lock of this process is
-            // on it: the registry opens a directory once per process).
-            return Ok(());
-        }
-        if data != Data::CutShort {
-            // Pages of the lock file that no process touched yet are holes until allocated.
-            allocate(&lock, len).map_err(io)?;
-            return Ok(());
-        }
-        // A live process has the dict open and its data file holds no page yet: a creation in
-        // progress, which is waited for.
-        if Instant::now() >= deadline {
-            return Err(Error::NotADict {
-                path: dir.to_path_buf(),
-                source: format!(
-                    "a live process has held this dict open for {CREATOR_WAIT:?} while its data \
-                     file holds no committed page"
-                )
-                .into(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let len = lock.metadata().map_err(io)?.len();
+    if len > 0 {
+        // Pages of the lock file that no process touched yet are holes until allocated.
+        allocate(&lock, len).map_err(io)?;
+    } else if free_bytes(&lock).is_some_and(|free| free < room_for_a_new_dict(max_readers)) {
+        return Err(Error::NoSpace {
+            path: dir.to_path_buf(),
+        });
     }
+    if start_afresh && data_state(dir).map_err(io)? == Data::CutShort && !live_holder(&lock) {
+        empty_cut_short_data(dir, &lock).map_err(io)?;
+    }
+    // Closing `lock` drops the lock `empty_cut_short_data` took, if any (the registry opens a
+    // directory once per process, so no other lock of this process is on the file).
+    Ok(())
 }
 
-/// Whether the data file of `dir` holds what a creation cut short leaves, when opening
-/// read-only (which can't start it afresh).
+/// Whether the data file of `dir` holds only what a creation cut short leaves, empty or
+/// not: LMDB can't read such a file unless it is empty, nor start it afresh unless it is the
+/// process that sets the dict up.
 pub(super) fn creation_cut_short(dir: &Path) -> bool {
     data_state(dir).is_ok_and(|d| d == Data::CutShort)
+}
+
+/// Empties a cut-short data file, while holding LMDB's liveness byte (given up if a process
+/// took it meanwhile), so that LMDB starts it afresh.
+fn empty_cut_short_data(dir: &Path, lock: &File) -> std::io::Result<()> {
+    if !try_lock_exclusive(lock)? {
+        return Ok(());
+    }
+    let data = dir.join("data.mdb");
+    let len = std::fs::metadata(&data).map_or(0, |m| m.len());
+    if len > 0 && data_state(dir)? == Data::CutShort {
+        tracing::warn!(
+            path = %dir.display(),
+            "the data file holds no committed page (its creation was cut short); starting a \
+             new dict"
+        );
+        OpenOptions::new().write(true).open(&data)?.set_len(0)?;
+    }
+    Ok(())
+}
+
+/// Whether a live process holds LMDB's liveness byte (has the dict open), asked without
+/// taking it.
+fn live_holder(lock: &File) -> bool {
+    // SAFETY: `flock` is a plain C struct, valid all zero.
+    let mut range: libc::flock = unsafe { std::mem::zeroed() };
+    range.l_type = libc::F_WRLCK as _;
+    range.l_whence = libc::SEEK_SET as _;
+    range.l_len = 1;
+    // SAFETY: a valid descriptor and a pointer to a valid `flock`.
+    let asked = unsafe { libc::fcntl(lock.as_raw_fd(), libc::F_GETLK, &raw mut range) };
+    // Where the question fails, a live holder is assumed: nothing is emptied then.
+    asked != 0 || i32::from(range.l_type) != libc::F_UNLCK
+}
+
+/// Bytes free for an unprivileged writer on the filesystem of `file`, if it says.
+fn free_bytes(file: &File) -> Option<u64> {
+    // SAFETY: `statvfs` is a plain C struct, valid all zero.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a valid `statvfs`.
+    if unsafe { libc::fstatvfs(file.as_raw_fd(), &raw mut stats) } != 0 {
+        return None;
+    }
+    // The fields are 32-bit on some targets.
+    #[allow(clippy::useless_conversion)]
+    Some(u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+}
+
+/// What a new dict needs before its first commit: its lock file and LMDB's two meta pages.
+fn room_for_a_new_dict(max_readers: u32) -> u64 {
+    lock_file_size(max_readers) + 2 * page_size()
 }
 
 /// Takes LMDB's liveness byte exclusively, without waiting; `false` if a live process holds it.
