@@ -95,3 +95,68 @@ fn custom_codec_bytes_are_what_is_stored() {
         .unwrap();
     assert_ne!(other.get("k").ok().flatten().as_deref(), Some("secret"));
 }
+
+fn json_dict<K, V>(dir: &std::path::Path, cache: usize) -> PersistDict<K, V, Json, Json>
+where
+    K: Serialize + serde::de::DeserializeOwned,
+    V: Serialize + serde::de::DeserializeOwned + Clone,
+{
+    PersistDict::builder()
+        .value_codec(Json)
+        .key_codec(Json)
+        .cache_capacity(cache)
+        .open(dir)
+        .unwrap()
+}
+
+#[test]
+fn the_json_codec_refuses_values_it_cannot_store_faithfully() {
+    let dir = common::tempdir();
+    let d: PersistDict<String, f64, Json, Json> = json_dict(dir.path(), 16);
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = d.insert("x".into(), bad).unwrap_err();
+        assert!(
+            matches!(err, persistdict::Error::Encode { what: "value", .. }),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(d.get("x").unwrap(), None, "nothing was stored");
+    let opt: PersistDict<String, Option<f64>, Json, Json> = json_dict(&dir.path().join("o"), 16);
+    assert!(
+        opt.insert("x".into(), Some(f64::NAN)).is_err(),
+        "Some(NaN) would read as None"
+    );
+    opt.insert("y".into(), None).unwrap();
+    assert_eq!(opt.get("y").unwrap(), Some(None));
+}
+
+#[test]
+fn the_json_codec_refuses_keys_that_would_collide() {
+    let dir = common::tempdir();
+    let d: PersistDict<f64, u8, Json, Json> = json_dict(dir.path(), 16);
+    assert!(d.insert(f64::INFINITY, 1).is_err());
+    assert!(d.insert(f64::NAN, 2).is_err());
+    assert_eq!(d.len().unwrap(), 0);
+}
+
+#[test]
+fn json_floats_read_back_exactly_in_every_handle() {
+    let dir = common::tempdir();
+    let writer: PersistDict<String, f64, Json, Json> = json_dict(dir.path(), 16);
+    let reader: PersistDict<String, f64, Json, Json> = json_dict(dir.path(), 0);
+    for x in [
+        123_456_789.123_456_79_f64,
+        0.1 + 0.2,
+        1e-300,
+        f64::MAX,
+        -0.0,
+    ] {
+        writer.insert("x".into(), x).unwrap();
+        let (cached, stored) = (
+            writer.get("x").unwrap().unwrap(),
+            reader.get("x").unwrap().unwrap(),
+        );
+        assert_eq!(cached.to_bits(), x.to_bits(), "{x} in the writer's cache");
+        assert_eq!(stored.to_bits(), x.to_bits(), "{x} read from disk");
+    }
+}

@@ -85,6 +85,54 @@ pub trait Codec: Send + Sync + 'static {
         self.encode_into(value, &mut out)?;
         Ok(out)
     }
+
+    /// Whether every value this codec encodes decodes to the same value (default `true`).
+    /// A codec that answers `false` (JSON writes `NaN` and infinities as `null`) has each key
+    /// and value it writes decoded again and compared with the original: what it can't store
+    /// faithfully is refused with [`Error::Encode`], so that the writer's cache never holds a
+    /// value other handles would read differently, and two keys never meet under one
+    /// encoding. That costs a decode per write.
+    fn round_trips(&self) -> bool {
+        true
+    }
+}
+
+/// [`Error::Encode`] unless `bytes`, `original` as `codec` encoded it, decode as a `D` that
+/// serializes as `original` does (compared through their `Debug`-like rendering, so no
+/// `PartialEq` is needed). Only for codecs that don't [round-trip](Codec::round_trips).
+pub(crate) fn check_faithful<T, D>(
+    codec: &impl Codec,
+    what: &'static str,
+    original: &T,
+    bytes: &[u8],
+) -> Result<()>
+where
+    T: Serialize + ?Sized,
+    D: Serialize + DeserializeOwned,
+{
+    let refuse = |reason: String| Error::Encode {
+        what,
+        type_name: std::any::type_name::<T>(),
+        source: reason.into(),
+    };
+    let decoded: D = codec.decode(bytes).map_err(|e| {
+        refuse(format!(
+            "the {} codec can't store it faithfully: it does not decode again ({e})",
+            codec.name()
+        ))
+    })?;
+    let (wrote, reads) = (
+        format!("{:?}", serde_fmt::to_debug(original)),
+        format!("{:?}", serde_fmt::to_debug(&decoded)),
+    );
+    if wrote == reads {
+        Ok(())
+    } else {
+        Err(refuse(format!(
+            "the {} codec can't store it faithfully: {wrote} would read back as {reads}",
+            codec.name()
+        )))
+    }
 }
 
 /// `value` encoded by `codec`, or an [`Error::Encode`] saying it was a `what` ("key", ...).
@@ -154,6 +202,11 @@ pub struct Json;
 impl Codec for Json {
     fn name(&self) -> Cow<'static, str> {
         Cow::Borrowed("json")
+    }
+
+    /// `NaN` and infinities are written as `null`.
+    fn round_trips(&self) -> bool {
+        false
     }
 
     fn encode_into<T: Serialize + ?Sized>(

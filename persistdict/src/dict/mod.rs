@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::transaction::{Transaction, TransactionError, TransactionIter};
 pub use self::walk::{Iter, Keys, Values};
-use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
+use crate::codec::{Codec, Postcard, check_faithful, encode_as, encode_as_into};
 use crate::error::{Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
@@ -195,9 +195,26 @@ where
         f(&buf)
     }
 
-    /// `value` encoded by the value codec.
+    /// `value` encoded by the value codec, for a write: refused if the codec would not read
+    /// it back as it is (see [`Codec::round_trips`]).
     pub(crate) fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
-        encode_as(&self.inner.value_codec, "value", value)
+        let codec = &self.inner.value_codec;
+        let bytes = encode_as(codec, "value", value)?;
+        if !codec.round_trips() {
+            check_faithful::<V, V>(codec, "value", value, &bytes)?;
+        }
+        Ok(bytes)
+    }
+
+    /// `key` encoded by the key codec, for a write: refused if the codec would not read it
+    /// back as it is, so that two keys never share an encoding (see [`Codec::round_trips`]).
+    fn encode_new_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
+        let codec = &self.inner.key_codec;
+        let bytes = self.encode_key(key)?;
+        if !codec.round_trips() {
+            check_faithful::<Q, K>(codec, "key", key, &bytes)?;
+        }
+        Ok(bytes)
     }
 
     /// The value stored under encoded `key` as bytes, decoded as `V`.
@@ -246,7 +263,7 @@ where
     /// decoded (so a value written as another type is overwritten too); [`replace`](Self::replace)
     /// returns it, as `HashMap::insert` does.
     pub fn insert(&self, key: K, value: V) -> Result<()> {
-        let key = self.encode_key(&key)?;
+        let key = self.encode_new_key(&key)?;
         let bytes = self.encode_value(&value)?;
         // The cache gets the value itself; a replay after the map grew has none left to give,
         // and the cache then forgets the key instead.
@@ -385,7 +402,7 @@ where
         Q: Serialize + ?Sized,
         F: FnMut(Option<V>) -> Option<V>,
     {
-        let key = self.encode_key(key)?;
+        let key = self.encode_new_key(key)?;
         let updated = self.inner.raw.write(|mut w| {
             let old = w.with(&key, |b| self.decode_stored(&key, b))??;
             let new = f(old);
@@ -431,7 +448,7 @@ where
         F: FnOnce() -> Result<V, E>,
         E: From<Error>,
     {
-        let key = self.encode_key(&key)?;
+        let key = self.encode_new_key(&key)?;
         if let Some(value) = self.keyed(self.read_stored(&key))? {
             return Ok(value);
         }
@@ -467,7 +484,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn replace(&self, key: K, value: V) -> Result<Option<V>> {
-        let key = self.encode_key(&key)?;
+        let key = self.encode_new_key(&key)?;
         let bytes = self.encode_value(&value)?;
         let mut value = Some(value);
         self.keyed(self.inner.raw.write(|mut w| {
@@ -545,10 +562,18 @@ where
             bytes: Vec::new(),
             ends: Vec::with_capacity(items.size_hint().0),
         };
+        let (key_codec, value_codec) = (&self.inner.key_codec, &self.inner.value_codec);
         for (k, v) in items {
-            encode_as_into(&self.inner.key_codec, "key", &k, &mut encoded.bytes)?;
+            let start = encoded.bytes.len();
+            encode_as_into(key_codec, "key", &k, &mut encoded.bytes)?;
             let key_end = encoded.bytes.len();
-            encode_as_into(&self.inner.value_codec, "value", &v, &mut encoded.bytes)?;
+            encode_as_into(value_codec, "value", &v, &mut encoded.bytes)?;
+            if !key_codec.round_trips() {
+                check_faithful::<K, K>(key_codec, "key", &k, &encoded.bytes[start..key_end])?;
+            }
+            if !value_codec.round_trips() {
+                check_faithful::<V, V>(value_codec, "value", &v, &encoded.bytes[key_end..])?;
+            }
             encoded.ends.push((key_end, encoded.bytes.len()));
         }
         Ok(encoded)

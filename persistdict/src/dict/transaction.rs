@@ -59,7 +59,7 @@ where
 
     /// Stores `value` under `key` in this transaction.
     pub fn insert(&mut self, key: K, value: V) -> Result<()> {
-        let key = self.dict.encode_key(&key)?;
+        let key = self.dict.encode_new_key(&key)?;
         let value = self.dict.encode_value(&value)?;
         self.w.put(&key, &value, None)?;
         Ok(())
@@ -118,7 +118,7 @@ where
         Q: Serialize + ?Sized,
         F: FnOnce(Option<V>) -> Option<V>,
     {
-        let key = self.dict.encode_key(key)?;
+        let key = self.dict.encode_new_key(key)?;
         let old = self.w.with(&key, |b| self.dict.decode_stored(&key, b))??;
         let new = f(old);
         match &new {
@@ -168,7 +168,7 @@ where
     where
         F: FnOnce() -> V,
     {
-        let key = self.dict.encode_key(&key)?;
+        let key = self.dict.encode_new_key(&key)?;
         if let Some(value) = self.w.with(&key, |b| self.dict.decode_stored(&key, b))?? {
             return Ok(value);
         }
