@@ -152,10 +152,16 @@ impl<V: Clone> RawDict<V> {
         self.clock.now_ms()
     }
 
-    /// Entries not accessed since this time (ms) are past their expiry, if the dict expires.
-    fn cutoff(&self) -> Option<u64> {
+    /// Entries not accessed since this time (ms) are past their expiry at `now`, if the dict
+    /// expires.
+    fn cutoff(&self, now: u64) -> Option<u64> {
         self.expire_after
-            .map(|after| self.now().saturating_sub(duration_ms(after)))
+            .map(|after| now.saturating_sub(duration_ms(after)))
+    }
+
+    /// [`cutoff`](Self::cutoff) now, reading the clock only for a dict that expires.
+    fn cutoff_now(&self) -> Option<u64> {
+        self.expire_after.and_then(|_| self.cutoff(self.now()))
     }
 
     /// The value of `key` from the cache, or else read and made a `V` by
@@ -177,7 +183,7 @@ impl<V: Clone> RawDict<V> {
             return Ok(Some(value));
         }
         let now = self.now();
-        let cutoff = self.cutoff();
+        let cutoff = self.cutoff(now);
         let (value, snapshot) = store.read_at(|r, id| {
             let value = match r.get(key)? {
                 Some(record) if !expired(store, key, record.header.accessed, cutoff) => {
@@ -198,7 +204,7 @@ impl<V: Clone> RawDict<V> {
 
     /// Whether `key` has a value (one not past its expiry). Not an access.
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
-        let cutoff = self.cutoff();
+        let cutoff = self.cutoff_now();
         self.shared.read(|r| {
             Ok(r.get(key)?
                 .is_some_and(|rec| !expired(&self.shared, key, rec.header.accessed, cutoff)))
@@ -207,12 +213,13 @@ impl<V: Clone> RawDict<V> {
 
     /// Runs `f` over one snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&RawRead<'_, '_>) -> Result<T>) -> Result<T> {
+        let now = self.now();
         self.shared.read(|reader| {
             f(&RawRead {
                 dict: self.shared.as_ref(),
                 reader,
-                now: self.now(),
-                cutoff: self.cutoff(),
+                now,
+                cutoff: self.cutoff(now),
                 read_only: self.read_only,
             })
         })
@@ -240,7 +247,7 @@ impl<V: Clone> RawDict<V> {
         let mut changes = Vec::new();
         let mut cleared = false;
         let now = self.now();
-        let cutoff = self.cutoff();
+        let cutoff = self.cutoff(now);
         let (value, id) = self.shared.write_as(self.durability, |txn| {
             changes.clear();
             cleared = false;
@@ -270,7 +277,7 @@ impl<V: Clone> RawDict<V> {
     /// The creation and access times and the stored size of `key`'s entry. Not an access.
     pub(crate) fn metadata(&self, key: &[u8]) -> Result<Option<Metadata>> {
         let store = &self.shared;
-        let cutoff = self.cutoff();
+        let cutoff = self.cutoff_now();
         let found = store.read(|r| {
             Ok(r.get(key)?
                 .filter(|r| !expired(store, key, r.header.accessed, cutoff))
@@ -375,7 +382,7 @@ impl<V: Clone> RawDict<V> {
             (None, None)
         };
         RawWalk {
-            walk: Walk::new(values, snapshot, self.cutoff()),
+            walk: Walk::new(values, snapshot, self.cutoff_now()),
             failed,
             done: false,
         }
