@@ -221,12 +221,7 @@ fn an_access_stored_after_a_future_one_brings_it_back_to_now() {
 fn an_entry_past_its_expiry_is_missing_before_any_sweep() {
     let dir = common::tempdir();
     let clock = clock();
-    let d: PersistDict<String, u32> = PersistDict::builder()
-        .expire_days(1)
-        .clock(clock.clone())
-        .background(Background::Disabled)
-        .open(dir.path())
-        .unwrap();
+    let d = open(dir.path(), &clock, Background::Disabled);
     d.insert("old".into(), 1).unwrap();
     assert_eq!(d.get("old").unwrap(), Some(1)); // now in the cache too
     clock.advance(20 * HOUR);
@@ -260,15 +255,10 @@ fn an_entry_past_its_expiry_is_missing_before_any_sweep() {
 fn an_entry_read_elsewhere_in_the_process_is_not_past_its_expiry() {
     let dir = common::tempdir();
     let clock = clock();
-    let open = || -> PersistDict<String, u32> {
-        PersistDict::builder()
-            .expire_days(1)
-            .clock(clock.clone())
-            .background(Background::Disabled)
-            .open(dir.path())
-            .unwrap()
-    };
-    let (a, b) = (open(), open());
+    let (a, b) = (
+        open(dir.path(), &clock, Background::Disabled),
+        open(dir.path(), &clock, Background::Disabled),
+    );
     a.insert("k".into(), 1).unwrap();
     clock.advance(20 * HOUR);
     // Read through another handle: recorded in memory, not stored yet.
