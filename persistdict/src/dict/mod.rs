@@ -200,9 +200,7 @@ where
     pub(crate) fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
         let codec = &self.inner.value_codec;
         let bytes = encode_as(codec, "value", value)?;
-        if !codec.round_trips() {
-            check_faithful::<V, V>(codec, "value", value, &bytes)?;
-        }
+        check_faithful::<V, V>(codec, "value", value, &bytes)?;
         Ok(bytes)
     }
 
@@ -211,9 +209,7 @@ where
     fn encode_new_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
         let codec = &self.inner.key_codec;
         let bytes = self.encode_key(key)?;
-        if !codec.round_trips() {
-            check_faithful::<Q, K>(codec, "key", key, &bytes)?;
-        }
+        check_faithful::<Q, K>(codec, "key", key, &bytes)?;
         Ok(bytes)
     }
 
@@ -568,12 +564,8 @@ where
             encode_as_into(key_codec, "key", &k, &mut encoded.bytes)?;
             let key_end = encoded.bytes.len();
             encode_as_into(value_codec, "value", &v, &mut encoded.bytes)?;
-            if !key_codec.round_trips() {
-                check_faithful::<K, K>(key_codec, "key", &k, &encoded.bytes[start..key_end])?;
-            }
-            if !value_codec.round_trips() {
-                check_faithful::<V, V>(value_codec, "value", &v, &encoded.bytes[key_end..])?;
-            }
+            check_faithful::<K, K>(key_codec, "key", &k, &encoded.bytes[start..key_end])?;
+            check_faithful::<V, V>(value_codec, "value", &v, &encoded.bytes[key_end..])?;
             encoded.ends.push((key_end, encoded.bytes.len()));
         }
         Ok(encoded)
