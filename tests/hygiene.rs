@@ -41,12 +41,12 @@ mod shadowing {
     #[persistent(path = "unused")]
     pub(super) type Counts = HashMap<::std::string::String, u64>;
 
-    #[memoize(path = "target/persistdict-tests/memo-hygiene")]
+    #[memoize(path = "persistdict-tests/memo-hygiene")]
     pub(super) fn double(x: u64) -> ::core::result::Result<u64, ::std::string::String> {
         ::core::result::Result::Ok(x * 2)
     }
 
-    #[memoize(path = "target/persistdict-tests/memo-hygiene")]
+    #[memoize(path = "persistdict-tests/memo-hygiene")]
     pub(super) fn half(x: u64) -> ::core::option::Option<u64> {
         x.checked_div(2)
     }

@@ -1,7 +1,7 @@
 //! `#[memoize]`: keys, what is stored, single-flight, sharing across processes, async,
 //! failures of the cache.
 //!
-//! Each test uses its own function and directory under `target/persistdict-tests/`, and clears
+//! Each test uses its own function and directory under `persistdict-tests/` (in `$PERSISTDICT_DIR`), and clears
 //! the function's results first, so reruns start from nothing.
 
 mod common;
@@ -15,7 +15,7 @@ use persistdict::{Durability, PersistDict, memoize};
 
 static SQUARES: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-square")]
+#[memoize(path = "persistdict-tests/memo-square")]
 fn square(x: u64) -> u64 {
     SQUARES.fetch_add(1, Ordering::SeqCst);
     x * x
@@ -41,7 +41,7 @@ fn each_distinct_argument_is_computed_once() {
 
 static JOINS: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-join")]
+#[memoize(path = "persistdict-tests/memo-join")]
 fn join(words: &[&str], sep: &str) -> String {
     JOINS.fetch_add(1, Ordering::SeqCst);
     words.join(sep)
@@ -65,7 +65,7 @@ fn borrowed_arguments_are_keys_and_never_share_an_entry() {
 
 static PARSES: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-parse")]
+#[memoize(path = "persistdict-tests/memo-parse")]
 fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
     PARSES.fetch_add(1, Ordering::SeqCst);
     text.parse()
@@ -83,7 +83,7 @@ fn only_ok_results_are_stored() {
 
 static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-lookup")]
+#[memoize(path = "persistdict-tests/memo-lookup")]
 fn lookup(id: u32) -> Option<String> {
     LOOKUPS.fetch_add(1, Ordering::SeqCst);
     id.is_multiple_of(2).then(|| format!("even {id}"))
@@ -101,7 +101,7 @@ fn only_some_results_are_stored() {
 
 static CHECKS: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-check", store_all = true)]
+#[memoize(path = "persistdict-tests/memo-check", store_all = true)]
 fn check(n: i32) -> Result<i32, String> {
     CHECKS.fetch_add(1, Ordering::SeqCst);
     if n < 0 {
@@ -121,7 +121,7 @@ fn store_all_stores_errors_too() {
 
 static FETCHES: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-fetch", ignore(verbose))]
+#[memoize(path = "persistdict-tests/memo-fetch", ignore(verbose))]
 fn fetch(url: &str, verbose: bool) -> usize {
     FETCHES.fetch_add(1, Ordering::SeqCst);
     if verbose {
@@ -141,7 +141,7 @@ fn ignored_arguments_are_not_part_of_the_key() {
 
 static SLOW: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-slow")]
+#[memoize(path = "persistdict-tests/memo-slow")]
 fn slow(x: u32) -> u32 {
     SLOW.fetch_add(1, Ordering::SeqCst);
     thread::sleep(Duration::from_millis(200));
@@ -169,7 +169,7 @@ fn concurrent_identical_calls_compute_once() {
 
 static FLAKY: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-flaky")]
+#[memoize(path = "persistdict-tests/memo-flaky")]
 fn flaky(x: u32) -> Result<u32, String> {
     let n = FLAKY.fetch_add(1, Ordering::SeqCst);
     thread::sleep(Duration::from_millis(50));
@@ -202,7 +202,7 @@ fn callers_waiting_on_a_failed_call_compute_for_themselves() {
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-panics")]
+#[memoize(path = "persistdict-tests/memo-panics")]
 fn panics_once(x: u32) -> u32 {
     assert!(
         PANICS.fetch_add(1, Ordering::SeqCst) > 0,
@@ -222,7 +222,7 @@ fn a_panicking_call_leaves_nothing_behind() {
 
 static STALE: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-stale")]
+#[memoize(path = "persistdict-tests/memo-stale")]
 fn stale(x: u32) -> u64 {
     STALE.fetch_add(1, Ordering::SeqCst);
     u64::from(x) * 10
@@ -250,8 +250,8 @@ fn a_stored_value_that_no_longer_decodes_is_a_miss_and_is_overwritten() {
 
 static UNCACHED: AtomicUsize = AtomicUsize::new(0);
 
-// `Cargo.toml` is a file, so no directory can be made under it.
-#[memoize(path = "Cargo.toml/memo")]
+// `/dev/null` is not a directory, so no directory can be made under it.
+#[memoize(path = "/dev/null/memo")]
 fn uncached(x: u32) -> u32 {
     UNCACHED.fetch_add(1, Ordering::SeqCst);
     x * 2
@@ -272,13 +272,13 @@ struct Model {
 }
 
 impl Model {
-    #[memoize(path = "target/persistdict-tests/memo-method", ignore(self))]
+    #[memoize(path = "persistdict-tests/memo-method", ignore(self))]
     fn embed(&self, text: &str) -> Vec<f32> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         text.bytes().map(f32::from).collect()
     }
 
-    #[memoize(path = "target/persistdict-tests/memo-method")]
+    #[memoize(path = "persistdict-tests/memo-method")]
     fn tokens(text: &str) -> usize {
         text.split_whitespace().count()
     }
@@ -318,7 +318,7 @@ async fn yield_now() {
     .await;
 }
 
-#[memoize(path = "target/persistdict-tests/memo-async")]
+#[memoize(path = "persistdict-tests/memo-async")]
 async fn fetch_async(id: u32) -> Result<String, String> {
     ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
     for _ in 0..10 {
@@ -343,7 +343,7 @@ fn async_calls_wait_for_an_identical_call_without_blocking_the_thread() {
 
 static SHARED: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-shared")]
+#[memoize(path = "persistdict-tests/memo-shared")]
 fn shared(x: u32) -> String {
     SHARED.fetch_add(1, Ordering::SeqCst);
     format!("computed {x} in {}", std::process::id())
@@ -375,7 +375,7 @@ fn child_calls_shared() {
 
 static CUBES: AtomicUsize = AtomicUsize::new(0);
 
-#[memoize(path = "target/persistdict-tests/memo-cubes")]
+#[memoize(path = "persistdict-tests/memo-cubes")]
 fn cube(x: u64) -> u64 {
     CUBES.fetch_add(1, Ordering::SeqCst);
     thread::sleep(Duration::from_millis(1));
@@ -443,7 +443,7 @@ fn returns_in_time<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
         .unwrap_or_else(|_| panic!("{what} did not return: it waits for itself"))
 }
 
-#[memoize(path = "target/persistdict-tests/memo-reentry", ignore(depth))]
+#[memoize(path = "persistdict-tests/memo-reentry", ignore(depth))]
 fn retried(x: u64, depth: u32) -> u64 {
     // A retry that reaches the same call again: `depth` is not part of the key.
     if depth < 2 {
@@ -460,7 +460,7 @@ fn a_memoized_function_that_calls_itself_with_the_same_key_returns() {
     assert_eq!(retried(10, 0), 12, "the outermost result is stored");
 }
 
-#[memoize(path = "target/persistdict-tests/memo-reentry-async", ignore(depth))]
+#[memoize(path = "persistdict-tests/memo-reentry-async", ignore(depth))]
 async fn retried_async(x: u64, depth: u32) -> u64 {
     if depth < 2 {
         Box::pin(retried_async(x, depth + 1)).await + 1
@@ -478,12 +478,12 @@ fn an_async_memoized_function_that_awaits_itself_with_the_same_key_returns() {
     assert_eq!(out, 22);
 }
 
-#[memoize(path = "target/persistdict-tests/memo-cycle", ignore(hop))]
+#[memoize(path = "persistdict-tests/memo-cycle", ignore(hop))]
 fn ping(n: u32, hop: u32) -> u32 {
     if hop == 0 { pong(n) + 1 } else { n }
 }
 
-#[memoize(path = "target/persistdict-tests/memo-cycle")]
+#[memoize(path = "persistdict-tests/memo-cycle")]
 fn pong(n: u32) -> u32 {
     // Back to `ping` with the same key (`hop` is left out of it): a cycle a -> b -> a.
     ping(n, 1) * 10
@@ -497,7 +497,7 @@ fn memoized_functions_that_call_each_other_in_a_cycle_return() {
     assert_eq!(pong(5), 50);
 }
 
-#[memoize(path = "target/persistdict-tests/memo-daily")]
+#[memoize(path = "persistdict-tests/memo-daily")]
 fn daily(x: u32) -> u32 {
     x + 1
 }
@@ -538,4 +538,74 @@ fn child_hits_daily_once() {
         return;
     }
     println!("hit: {}", daily(1));
+}
+
+#[memoize(path = "persistdict-tests/memo-where")]
+fn located(x: u32) -> u32 {
+    x + 100
+}
+
+/// Runs `child_reports_where_located_lives` in `cwd` with `env`, and returns the directory it
+/// reports and whether its call was a hit.
+fn run_located(cwd: &std::path::Path, env: &[(&str, String)]) -> (std::path::PathBuf, bool) {
+    let [dir, hit] = common::child_fields(
+        "child_reports_where_located_lives",
+        cwd,
+        env,
+        ["dir: ", "hit: "],
+    );
+    (dir.into(), hit == "true")
+}
+
+#[test]
+fn a_relative_path_is_under_persistdict_dir_from_any_working_directory() {
+    let base = common::tempdir();
+    let (one, two) = (common::tempdir(), common::tempdir());
+    let env = [("PERSISTDICT_DIR", base.path().display().to_string())];
+    let (first, hit) = run_located(one.path(), &env);
+    assert!(!hit);
+    let expected = base
+        .path()
+        .join(env!("CARGO_PKG_NAME"))
+        .join("persistdict-tests/memo-where");
+    assert_eq!(first, expected.canonicalize().unwrap());
+    // The same binary from another working directory finds the stored result.
+    let (second, hit) = run_located(two.path(), &env);
+    assert_eq!(second, first);
+    assert!(
+        hit,
+        "the second process recomputed: the store moved with the working directory"
+    );
+    assert_eq!(std::fs::read_dir(one.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn without_persistdict_dir_a_relative_path_is_under_the_platform_cache_directory() {
+    let home = common::tempdir();
+    let cache = home.path().join("cache");
+    let env = [
+        ("PERSISTDICT_DIR", String::new()),
+        ("HOME", home.path().display().to_string()),
+        ("XDG_CACHE_HOME", cache.display().to_string()),
+    ];
+    let (dir, _) = run_located(home.path(), &env);
+    let expected = cache
+        .join(env!("CARGO_PKG_NAME"))
+        .join("persistdict-tests/memo-where");
+    assert_eq!(dir, expected.canonicalize().unwrap());
+}
+
+#[test]
+#[ignore = "child process of the tests of where a memo store lives"]
+fn child_reports_where_located_lives() {
+    let Some(dir) = common::child_dir() else {
+        return;
+    };
+    // One thread runs in a child (`--test-threads=1`), so changing directory races nothing.
+    std::env::set_current_dir(&dir).unwrap();
+    let dict = located_memo().dict().expect("the store opens");
+    let hit = dict.len().unwrap() > 0;
+    assert_eq!(located(1), 101);
+    println!("dir: {}", dict.path().display());
+    println!("hit: {hit}");
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use persistdict::{Error, Json, PersistDict, persistent};
 use serde::{Deserialize, Serialize};
 
-#[persistent(path = "target/persistdict-tests/app-state", expire_days = 30)]
+#[persistent(path = "persistdict-tests/app-state", expire_days = 30)]
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
 struct AppState {
     counter: u64,
@@ -89,7 +89,7 @@ fn the_handle_is_cloneable_send_and_sync_and_clones_share_the_data() {
 
 #[test]
 fn the_path_of_the_attribute_is_a_constant_of_the_handle() {
-    assert_eq!(AppStateStore::PATH, "target/persistdict-tests/app-state");
+    assert_eq!(AppStateStore::PATH, "persistdict-tests/app-state");
 }
 
 #[persistent(path = "unused")]
@@ -331,4 +331,236 @@ fn a_map_type_iterates_with_a_for_loop_as_the_dict_does() {
         seen.push(entry.unwrap());
     }
     assert_eq!(seen, [(2, "two".to_string()), (1, "one".to_string())]);
+}
+
+#[persistent(path = "persistdict-tests/located-state")]
+#[derive(Serialize, Deserialize, Default)]
+struct Located {
+    runs: u32,
+}
+
+/// Runs `child_counts_a_run_of_located` in `cwd` with `env`; returns the directory it opened
+/// and the run count it stored.
+fn run_located(cwd: &std::path::Path, env: &[(&str, String)]) -> (std::path::PathBuf, u32) {
+    let [dir, runs] = common::child_fields(
+        "child_counts_a_run_of_located",
+        cwd,
+        env,
+        ["dir: ", "runs: "],
+    );
+    (dir.into(), runs.parse().unwrap())
+}
+
+#[test]
+fn a_relative_path_is_under_the_platform_data_directory_from_any_working_directory() {
+    let home = common::tempdir();
+    let data = home.path().join("data");
+    let env = [
+        ("PERSISTDICT_DIR", String::new()),
+        ("HOME", home.path().display().to_string()),
+        ("XDG_DATA_HOME", data.display().to_string()),
+    ];
+    let (one, two) = (common::tempdir(), common::tempdir());
+    let (first, runs) = run_located(one.path(), &env);
+    let expected = data
+        .join(env!("CARGO_PKG_NAME"))
+        .join("persistdict-tests/located-state");
+    assert_eq!(first, expected.canonicalize().unwrap());
+    assert_eq!(runs, 1);
+    let (second, runs) = run_located(two.path(), &env);
+    assert_eq!(
+        (second, runs),
+        (first, 2),
+        "the state moved with the working directory"
+    );
+}
+
+#[test]
+fn persistdict_dir_redirects_a_persistent_struct() {
+    let base = common::tempdir();
+    let env = [("PERSISTDICT_DIR", base.path().display().to_string())];
+    let (dir, runs) = run_located(base.path(), &env);
+    let expected = base
+        .path()
+        .join(env!("CARGO_PKG_NAME"))
+        .join("persistdict-tests/located-state");
+    assert_eq!((dir, runs), (expected.canonicalize().unwrap(), 1));
+}
+
+#[test]
+#[ignore = "child process of the tests of where a persistent struct lives"]
+fn child_counts_a_run_of_located() {
+    let Some(dir) = common::child_dir() else {
+        return;
+    };
+    // One thread runs in a child (`--test-threads=1`), so changing directory races nothing.
+    std::env::set_current_dir(&dir).unwrap();
+    let state = Located::open().unwrap();
+    println!("runs: {}", state.update_runs(|r| *r += 1).unwrap());
+    println!("dir: {}", state.path().display());
+}
+
+/// Not serializable: serde skips it, so `#[persistent]` doesn't store it.
+#[derive(Default, Debug, PartialEq)]
+struct Connection(u32);
+
+fn seven() -> u32 {
+    7
+}
+
+/// Stores a `u64` as decimal text (serde hands `with` functions a reference).
+#[allow(clippy::trivially_copy_pass_by_ref)]
+mod as_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.to_string())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[persistent(path = "persistdict-tests/serde-fields")]
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+struct Tuned {
+    #[serde(skip)]
+    connection: Connection,
+    #[serde(rename = "speed")]
+    velocity: u32,
+    #[serde(default = "seven")]
+    level: u32,
+    #[serde(with = "as_text")]
+    since: u64,
+}
+
+#[test]
+fn a_field_serde_skips_is_not_stored_and_reads_as_its_default() {
+    let dir = common::tempdir();
+    let s = Tuned::open_at(dir.path()).unwrap();
+    s.modify(|t| {
+        t.connection = Connection(5);
+        t.velocity = 3;
+    })
+    .unwrap();
+    let loaded = s.load().unwrap();
+    assert_eq!((loaded.connection, loaded.velocity), (Connection(0), 3));
+    let raw: PersistDict<String, Vec<u8>> = PersistDict::open(dir.path()).unwrap();
+    assert!(!raw.contains_key("connection").unwrap());
+}
+
+#[test]
+fn serde_rename_names_the_stored_entry() {
+    let dir = common::tempdir();
+    let s = Tuned::open_at(dir.path()).unwrap();
+    s.set_velocity(9).unwrap();
+    drop(s);
+    let raw: PersistDict<String, u32> = PersistDict::open(dir.path()).unwrap();
+    assert_eq!(raw.get("speed").unwrap(), Some(9));
+    assert!(!raw.contains_key("velocity").unwrap());
+}
+
+#[test]
+fn serde_default_is_the_value_of_a_field_never_stored() {
+    let dir = common::tempdir();
+    let s = Tuned::open_at(dir.path()).unwrap();
+    assert_eq!(s.level().unwrap(), 7);
+    assert_eq!(s.load().unwrap().level, 7);
+    assert_eq!(s.update_level(|l| *l += 1).unwrap(), 8);
+}
+
+#[test]
+fn serde_with_encodes_the_stored_entry() {
+    let dir = common::tempdir();
+    let s = Tuned::open_at(dir.path()).unwrap();
+    s.set_since(1_700_000_000).unwrap();
+    assert_eq!(s.since().unwrap(), 1_700_000_000);
+    assert_eq!(s.update_since(|v| *v += 1).unwrap(), 1_700_000_001);
+    s.save(&Tuned {
+        since: 42,
+        ..Tuned::default()
+    })
+    .unwrap();
+    assert_eq!(s.load().unwrap().since, 42);
+    drop(s);
+    let raw: PersistDict<String, String> = PersistDict::open(dir.path()).unwrap();
+    assert_eq!(raw.get("since").unwrap().as_deref(), Some("42"));
+}
+
+mod nested_v1 {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Default)]
+    pub(crate) struct Window {
+        pub(crate) width: u32,
+    }
+
+    #[persistdict::persistent(path = "persistdict-tests/nested", codec = "persistdict::Json")]
+    #[derive(Serialize, Deserialize, Default)]
+    pub(crate) struct Ui {
+        pub(crate) window: Window,
+    }
+
+    #[persistdict::persistent(path = "persistdict-tests/nested-postcard")]
+    #[derive(Serialize, Deserialize, Default)]
+    pub(crate) struct UiPostcard {
+        pub(crate) window: Window,
+    }
+}
+
+mod nested_v2 {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Default)]
+    pub(crate) struct Window {
+        pub(crate) width: u32,
+        #[serde(default = "tall")]
+        pub(crate) height: u32,
+    }
+
+    fn tall() -> u32 {
+        600
+    }
+
+    #[persistdict::persistent(path = "persistdict-tests/nested", codec = "persistdict::Json")]
+    #[derive(Serialize, Deserialize, Default)]
+    pub(crate) struct Ui {
+        pub(crate) window: Window,
+    }
+
+    #[persistdict::persistent(path = "persistdict-tests/nested-postcard")]
+    #[derive(Serialize, Deserialize, Default)]
+    pub(crate) struct UiPostcard {
+        pub(crate) window: Window,
+    }
+}
+
+#[test]
+fn a_field_added_to_a_nested_struct_reads_as_its_serde_default_under_json() {
+    let dir = common::tempdir();
+    let old = nested_v1::Ui::open_at(dir.path()).unwrap();
+    old.set_window(nested_v1::Window { width: 800 }).unwrap();
+    drop(old);
+    let new = nested_v2::Ui::open_at(dir.path()).unwrap();
+    let window = new.window().unwrap();
+    assert_eq!((window.width, window.height), (800, 600));
+}
+
+#[test]
+fn a_field_added_to_a_nested_struct_is_a_field_error_under_postcard_never_a_guess() {
+    let dir = common::tempdir();
+    let old = nested_v1::UiPostcard::open_at(dir.path()).unwrap();
+    old.set_window(nested_v1::Window { width: 800 }).unwrap();
+    drop(old);
+    let new = nested_v2::UiPostcard::open_at(dir.path()).unwrap();
+    assert!(matches!(
+        new.window(),
+        Err(Error::Field {
+            field: "window",
+            ..
+        })
+    ));
 }

@@ -134,7 +134,7 @@ fn handles_with_different_durability_share_a_directory() {
 
 static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-#[persistdict::memoize(path = "target/persistdict-tests/shared-durability")]
+#[persistdict::memoize(path = "persistdict-tests/shared-durability")]
 fn counted(x: u32) -> u32 {
     CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     x + 1
@@ -143,8 +143,8 @@ fn counted(x: u32) -> u32 {
 #[test]
 fn a_memoized_function_beside_a_durable_dict_on_its_path_stores_its_results() {
     // The dict is `Immediate` (the default), the memo store `Eventual` (its default).
-    let path = std::path::Path::new("target/persistdict-tests/shared-durability");
-    let dict = PersistDict::<String, u8>::open(path).unwrap();
+    let path = common::attribute_dir("persistdict-tests/shared-durability");
+    let dict = PersistDict::<String, u8>::open(&path).unwrap();
     dict.insert("mine".into(), 1).unwrap();
     counted_memo().clear().unwrap();
     let before = CALLS.load(std::sync::atomic::Ordering::SeqCst);

@@ -113,8 +113,15 @@ fn a_memoized_function_on_a_full_disk_runs_and_returns() {
         return;
     };
     disk.fill(0);
-    let out = run_child("child_memoizes_on_a_full_disk", disk.path());
+    let base = disk.path().display().to_string();
+    let child = common::spawn_child(
+        "child_memoizes_on_a_full_disk",
+        disk.path(),
+        &[("PERSISTDICT_DIR", base)],
+    );
+    let out = common::finish_child(child);
     assert!(out.contains("memoized: 42"), "{out}");
+    assert!(out.contains("store opened: false"), "{out}");
 }
 
 #[test]
@@ -123,12 +130,14 @@ fn child_memoizes_on_a_full_disk() {
     let Some(dir) = common::child_dir() else {
         return;
     };
-    std::env::set_current_dir(&dir).unwrap();
     #[persistdict::memoize(path = "memo")]
     fn answer(x: u32) -> u32 {
         x * 2
     }
     println!("memoized: {}", answer(21));
+    // `PERSISTDICT_DIR` put the store on the full disk, where it could not be created.
+    println!("store opened: {}", answer_memo().dict().is_some());
+    assert!(!std::fs::exists(dir.join("memo")).unwrap());
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub(crate) struct ItemOptions {
     pub(crate) krate: Option<Path>,
     /// `#[persistent]` on a struct: the handle type's name, if not `<Struct>Store`.
     pub(crate) handle: Option<Ident>,
+    /// `#[persistent]`: whether values that no longer decode read as missing.
+    pub(crate) undecodable_as_missing: Option<bool>,
     /// `#[memoize]`: part of the namespace.
     pub(crate) version: u32,
     /// `#[memoize]`: whether the function's code is part of the namespace.
@@ -55,6 +57,7 @@ impl ItemOptions {
             map_size: options.map_size.value,
             krate: options.krate.value,
             handle: options.handle.value,
+            undecodable_as_missing: options.undecodable_as_missing.value,
             version: options.version.value.unwrap_or(0),
             invalidate_on_change: options.invalidate_on_change.value.unwrap_or(true),
         }
@@ -83,6 +86,11 @@ pub(crate) struct FieldModel {
     /// The name the field is stored under.
     pub(crate) key: LitStr,
     pub(crate) default: Option<Expr>,
+    /// `false` for a field serde skips: it is not stored and always reads as its default.
+    pub(crate) stored: bool,
+    /// The functions serde encodes and decodes the field with, if not its type's own.
+    pub(crate) serialize_with: Option<Path>,
+    pub(crate) deserialize_with: Option<Path>,
 }
 
 pub(crate) struct MapModel {
@@ -209,16 +217,41 @@ impl FieldModel {
             .ident
             .clone()
             .unwrap_or_else(|| Ident::new("_", proc_macro2::Span::call_site()));
-        let key = options
-            .rename
-            .value
-            .unwrap_or_else(|| LitStr::new(&unraw(&ident), ident.span()));
+        let serde = attr::parse_serde_field(cx, &field.attrs);
+        let rename = match (options.rename.value, serde.rename) {
+            (Some(ours), Some(theirs)) if ours.value() != theirs.value() => {
+                cx.error(
+                    &ours,
+                    format!(
+                        "`#[serde(rename = \"{}\")]` already names the stored entry; remove one \
+                         of the two",
+                        theirs.value()
+                    ),
+                );
+                Some(ours)
+            }
+            (ours, theirs) => ours.or(theirs),
+        };
+        let default = match (options.default.value, serde.default) {
+            (Some(ours), Some(_)) => {
+                cx.error(
+                    &ours,
+                    "`#[serde(default)]` already gives this field a default; remove one of the two",
+                );
+                Some(ours)
+            }
+            (ours, theirs) => ours.or(theirs),
+        };
+        let key = rename.unwrap_or_else(|| LitStr::new(&unraw(&ident), ident.span()));
         FieldModel {
             ident,
             ty: field.ty.clone(),
             vis: field.vis.clone(),
             key,
-            default: options.default.value,
+            default,
+            stored: !serde.skip,
+            serialize_with: serde.serialize_with,
+            deserialize_with: serde.deserialize_with,
         }
     }
 }

@@ -9,8 +9,9 @@ use syn::{Expr, Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    CACHE, CODEC, CRATE, DEFAULT, DURABILITY, EVENTUAL, EXPIRE_DAYS, HANDLE, IGNORE, IMMEDIATE,
-    INVALIDATE_ON_CHANGE, MAP_SIZE, MEMOIZE, NAME, PATH, PERSISTENT, RENAME, STORE_ALL, VERSION,
+    CACHE, CODEC, CRATE, DEFAULT, DURABILITY, ERROR, EVENTUAL, EXPIRE_DAYS, HANDLE, IGNORE,
+    IMMEDIATE, INVALIDATE_ON_CHANGE, MAP_SIZE, MEMOIZE, MISSING, NAME, PATH, PERSISTENT, RENAME,
+    STORE_ALL, UNDECODABLE, VERSION,
 };
 
 /// Which attribute is being parsed; it names the options it accepts.
@@ -43,7 +44,7 @@ impl Attr {
             CRATE,
         ];
         let (shared, own): (&[&str], &[&str]) = match self {
-            Attr::Persistent => (&SHARED, &[HANDLE]),
+            Attr::Persistent => (&SHARED, &[HANDLE, UNDECODABLE]),
             Attr::PersistentField => (&[], &[DEFAULT, RENAME]),
             Attr::Memoize => (&SHARED, &[VERSION, INVALIDATE_ON_CHANGE, IGNORE, STORE_ALL]),
         };
@@ -94,6 +95,8 @@ pub(crate) struct Options {
     pub(crate) krate: Slot<Path>,
     /// `#[persistent]` only.
     pub(crate) handle: Slot<Ident>,
+    /// `#[persistent]` only: whether values that no longer decode read as missing.
+    pub(crate) undecodable_as_missing: Slot<bool>,
     /// `#[memoize]` only, from here on.
     pub(crate) version: Slot<u32>,
     pub(crate) invalidate_on_change: Slot<bool>,
@@ -116,6 +119,129 @@ impl FieldOptions {
     }
 }
 
+/// What the `#[serde(...)]` attributes on a field of a `#[persistent]` struct ask for. Each
+/// field is stored as its own entry, so each attribute is given the meaning it has for one
+/// field: the entry's name, its default, how its value is encoded, or that it is not stored.
+#[derive(Default)]
+pub(crate) struct SerdeField {
+    /// `skip`, `skip_serializing` or `skip_deserializing`: serde neither writes nor reads it,
+    /// so it is not stored.
+    pub(crate) skip: bool,
+    pub(crate) rename: Option<LitStr>,
+    /// `default` (the type's `Default`) or `default = "path"`.
+    pub(crate) default: Option<Expr>,
+    /// `with = "module"` or `serialize_with = "path"`.
+    pub(crate) serialize_with: Option<Path>,
+    /// `with = "module"` or `deserialize_with = "path"`.
+    pub(crate) deserialize_with: Option<Path>,
+}
+
+/// Why a serde field attribute can't be honoured on a field stored as its own entry, with
+/// what to do instead.
+fn serde_refusal(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "flatten" => {
+            "a flattened field spreads its fields into the struct, but each field is one \
+             entry here; add the inner fields to the struct, or store the inner struct whole"
+        }
+        "skip_serializing_if" => {
+            "a field is written whole by its setter; use `Option<T>` and `reset_field` to \
+             remove a stored value"
+        }
+        "alias" => {
+            "a field is read from one entry; use `#[persistent(rename = \"old_name\")]` to keep \
+             reading the entry of the old name"
+        }
+        "borrow" | "bound" | "getter" => {
+            "it has no meaning for a field read and written as its own entry"
+        }
+        _ => return None,
+    })
+}
+
+/// Parses the `#[serde(...)]` attributes among `attrs` (left on the struct for serde's own
+/// derive). Attributes serde itself would reject are left for it to report.
+pub(crate) fn parse_serde_field(cx: &Ctxt, attrs: &[syn::Attribute]) -> SerdeField {
+    let mut o = SerdeField::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let name = meta
+                .path
+                .get_ident()
+                .map(Ident::to_string)
+                .unwrap_or_default();
+            match name.as_str() {
+                "skip" | "skip_serializing" | "skip_deserializing" => o.skip = true,
+                "rename" => {
+                    if meta.input.peek(syn::token::Paren) {
+                        let mut names = Vec::new();
+                        meta.parse_nested_meta(|inner| {
+                            names.push(inner.value()?.parse::<LitStr>()?);
+                            Ok(())
+                        })?;
+                        match names.as_slice() {
+                            [one] => o.rename = Some(one.clone()),
+                            [a, b] if a.value() == b.value() => o.rename = Some(a.clone()),
+                            _ => cx.error(
+                                &meta.path,
+                                "a field of a `#[persistent]` struct is stored under one name; \
+                                 give `rename` one name for both directions",
+                            ),
+                        }
+                    } else {
+                        o.rename = Some(meta.value()?.parse::<LitStr>()?);
+                    }
+                }
+                "default" => {
+                    o.default = Some(if meta.input.peek(syn::Token![=]) {
+                        let function = meta.value()?.parse::<LitStr>()?.parse::<Path>()?;
+                        syn::parse_quote!(#function())
+                    } else {
+                        syn::parse_quote!(::core::default::Default::default())
+                    });
+                }
+                "with" => {
+                    let module = meta.value()?.parse::<LitStr>()?.parse::<Path>()?;
+                    o.serialize_with = Some(syn::parse_quote!(#module::serialize));
+                    o.deserialize_with = Some(syn::parse_quote!(#module::deserialize));
+                }
+                "serialize_with" => {
+                    o.serialize_with = Some(meta.value()?.parse::<LitStr>()?.parse::<Path>()?);
+                }
+                "deserialize_with" => {
+                    o.deserialize_with = Some(meta.value()?.parse::<LitStr>()?.parse::<Path>()?);
+                }
+                other => {
+                    if let Some(why) = serde_refusal(other) {
+                        cx.error(
+                            &meta.path,
+                            format!(
+                                "`#[serde({other})]` can't be used on a field of a \
+                                 `#[persistent]` struct: {why}"
+                            ),
+                        );
+                    }
+                    skip_value(&meta)?;
+                }
+            }
+            Ok(())
+        });
+        // Malformed serde attributes are serde's to report.
+        drop(result);
+    }
+    o
+}
+
+/// Consumes what follows an attribute's name: `= value`, `(...)` or nothing.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.parse_nested_meta(|inner| skip_value(&inner))?;
+    }
+    Ok(())
+}
+
 /// Parses the arguments of the item attribute `attr`. Syntax errors and unknown options stop
 /// the parse; wrong values and duplicates are collected in `cx` and parsing goes on.
 pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Options> {
@@ -129,6 +255,7 @@ pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Opt
         map_size: Slot::new(MAP_SIZE),
         krate: Slot::new(CRATE),
         handle: Slot::new(HANDLE),
+        undecodable_as_missing: Slot::new(UNDECODABLE),
         version: Slot::new(VERSION),
         invalidate_on_change: Slot::new(INVALIDATE_ON_CHANGE),
         ignore: Slot::new(IGNORE),
@@ -153,8 +280,24 @@ pub(crate) fn parse(cx: &Ctxt, attr: Attr, args: TokenStream) -> syn::Result<Opt
             let v = parsed(cx, &meta, "codec = \"persistdict::Json\"")?;
             o.codec.set(cx, attr, &key, v);
         } else if known(DURABILITY) {
-            let v = durability(cx, &meta)?;
+            let v = choice(
+                cx,
+                &meta,
+                "durability = \"eventual\"",
+                [
+                    (IMMEDIATE, Durability::Immediate),
+                    (EVENTUAL, Durability::Eventual),
+                ],
+            )?;
             o.durability.set(cx, attr, &key, v);
+        } else if known(UNDECODABLE) {
+            let v = choice(
+                cx,
+                &meta,
+                "undecodable = \"missing\"",
+                [(MISSING, true), (ERROR, false)],
+            )?;
+            o.undecodable_as_missing.set(cx, attr, &key, v);
         } else if known(MAP_SIZE) {
             let v = int(cx, &meta, "map_size = 1_073_741_824")?;
             o.map_size.set(cx, attr, &key, v);
@@ -313,19 +456,23 @@ fn parsed<T: syn::parse::Parse>(
     }))
 }
 
-fn durability(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Durability>> {
-    let example = "durability = \"eventual\"";
-    Ok(
-        string(cx, meta, example)?.and_then(|s| match s.value().as_str() {
-            IMMEDIATE => Some(Durability::Immediate),
-            EVENTUAL => Some(Durability::Eventual),
-            _ => {
-                cx.error(
-                    &s,
-                    format!("expected `\"{IMMEDIATE}\"` or `\"{EVENTUAL}\"`"),
-                );
-                None
-            }
-        }),
-    )
+/// A string that must be one of `choices`' names; gives the value paired with it.
+fn choice<T: Copy, const N: usize>(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    example: &str,
+    choices: [(&str, T); N],
+) -> syn::Result<Option<T>> {
+    Ok(string(cx, meta, example)?.and_then(|s| {
+        let value = s.value();
+        let found = choices.iter().find(|(name, _)| *name == value);
+        if found.is_none() {
+            let names: Vec<_> = choices
+                .iter()
+                .map(|(name, _)| format!("`\"{name}\"`"))
+                .collect();
+            cx.error(&s, format!("expected {}", names.join(" or ")));
+        }
+        found.map(|&(_, v)| v)
+    }))
 }

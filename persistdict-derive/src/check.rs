@@ -28,7 +28,8 @@ pub(crate) fn field_methods(field: &Ident) -> [Ident; 4] {
 pub(crate) fn persistent_struct(cx: &Ctxt, model: &StructModel) {
     let mut methods: HashMap<String, &Ident> = HashMap::new();
     let mut keys: HashMap<String, &Ident> = HashMap::new();
-    for field in &model.fields {
+    // A field serde skips is not stored and gets no methods.
+    for field in model.fields.iter().filter(|f| f.stored) {
         for method in field_methods(&field.ident) {
             let name = crate::ast::unraw(&method);
             if HANDLE_METHODS.contains(&name.as_str()) {

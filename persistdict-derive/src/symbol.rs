@@ -18,6 +18,7 @@ pub(crate) const MAP_SIZE: &str = "map_size";
 
 // `#[persistent]` on an item only.
 pub(crate) const HANDLE: &str = "handle";
+pub(crate) const UNDECODABLE: &str = "undecodable";
 
 // `#[persistent]` on a field.
 pub(crate) const DEFAULT: &str = "default";
@@ -32,3 +33,7 @@ pub(crate) const STORE_ALL: &str = "store_all";
 // The values of `durability`.
 pub(crate) const IMMEDIATE: &str = "immediate";
 pub(crate) const EVENTUAL: &str = "eventual";
+
+// The values of `undecodable`.
+pub(crate) const MISSING: &str = "missing";
+pub(crate) const ERROR: &str = "error";

@@ -25,6 +25,8 @@ pub struct AttrOptions {
     pub durability: Option<Durability>,
     /// [`Builder::map_size`], in bytes.
     pub map_size: Option<u64>,
+    /// [`Builder::undecodable_as_missing`].
+    pub undecodable_as_missing: Option<bool>,
 }
 
 impl AttrOptions {
@@ -45,6 +47,9 @@ impl AttrOptions {
         if let Some(durability) = self.durability {
             builder = builder.durability(durability);
         }
+        if let Some(missing) = self.undecodable_as_missing {
+            builder = builder.undecodable_as_missing(missing);
+        }
         if let Some(bytes) = self.map_size {
             // A size past the address space is refused at open (`Error::AddressSpace`).
             builder = builder.map_size(usize::try_from(bytes).unwrap_or(usize::MAX));
@@ -53,19 +58,64 @@ impl AttrOptions {
     }
 }
 
-/// The directory an attribute's `path` names: `~/` at its start stands for the home directory;
-/// any other path is used as it is (a relative one is relative to the working directory).
-pub fn resolve_path(path: &str) -> Result<PathBuf> {
-    let Some(rest) = path.strip_prefix("~/") else {
-        return Ok(PathBuf::from(path));
-    };
-    match std::env::home_dir() {
-        Some(home) if !home.as_os_str().is_empty() => Ok(home.join(rest)),
-        _ => Err(Error::InvalidOption {
-            option: "path",
-            reason: format!("`{path}` starts with `~/` but no home directory is known"),
-        }),
+/// `PERSISTDICT_DIR`: the environment variable that, when set and not empty, names the base
+/// directory of the relative paths of `#[memoize]` and `#[persistent]`, in place of the
+/// platform's cache or data directory. A store with `path = "p"` in package `pkg` is then at
+/// `$PERSISTDICT_DIR/pkg/p`. It is read when each store is first opened.
+pub const DIR_VAR: &str = "PERSISTDICT_DIR";
+
+/// Which platform directory a relative attribute `path` lives under when [`DIR_VAR`] is not
+/// set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseDir {
+    /// The cache directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on
+    /// macOS, `{FOLDERID_LocalAppData}` on Windows): results that can be computed again.
+    Cache,
+    /// The data directory (`$XDG_DATA_HOME` or `~/.local/share` on Linux,
+    /// `~/Library/Application Support` on macOS, `{FOLDERID_RoamingAppData}` on Windows).
+    Data,
+}
+
+/// The directory an attribute's `path` names, resolved when the store is first opened:
+/// - an absolute path is used as it is;
+/// - `~/` at its start stands for the home directory;
+/// - any other path is relative to `$PERSISTDICT_DIR/<package>` when that variable is set and
+///   not empty, else to `<platform directory>/<package>`, where `package` is the name of the
+///   package whose code holds the attribute.
+pub fn resolve_path(path: &str, base: BaseDir, package: Option<&str>) -> Result<PathBuf> {
+    if let Some(rest) = path.strip_prefix("~/") {
+        return match std::env::home_dir() {
+            Some(home) if !home.as_os_str().is_empty() => Ok(home.join(rest)),
+            _ => Err(Error::InvalidOption {
+                option: "path",
+                reason: format!("`{path}` starts with `~/` but no home directory is known"),
+            }),
+        };
     }
+    let relative = Path::new(path);
+    if relative.is_absolute() {
+        return Ok(relative.to_path_buf());
+    }
+    let root = match std::env::var_os(DIR_VAR).filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => match base {
+            BaseDir::Cache => dirs::cache_dir(),
+            BaseDir::Data => dirs::data_dir(),
+        }
+        .ok_or_else(|| Error::InvalidOption {
+            option: "path",
+            reason: format!(
+                "`{path}` is relative and this platform names no {} directory; set {DIR_VAR} \
+                 or give an absolute path",
+                match base {
+                    BaseDir::Cache => "cache",
+                    BaseDir::Data => "data",
+                }
+            ),
+        })?,
+    };
+    // Code built outside Cargo has no package name; its stores share one folder.
+    Ok(root.join(package.unwrap_or("persistdict")).join(relative))
 }
 
 /// Opens the dict of a `#[persistent]` map type.
@@ -99,9 +149,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_path_without_tilde_is_used_as_it_is() {
-        assert_eq!(resolve_path("a/b").unwrap(), PathBuf::from("a/b"));
-        assert_eq!(resolve_path("~x/b").unwrap(), PathBuf::from("~x/b"));
+    fn an_absolute_path_is_used_as_it_is() {
+        let absolute = std::env::temp_dir().join("a/b");
+        let text = absolute.to_str().unwrap();
+        assert_eq!(
+            resolve_path(text, BaseDir::Cache, Some("app")).unwrap(),
+            absolute
+        );
     }
 
     #[test]
@@ -109,6 +163,16 @@ mod tests {
         let Some(home) = std::env::home_dir() else {
             return;
         };
-        assert_eq!(resolve_path("~/a/b").unwrap(), home.join("a/b"));
+        assert_eq!(
+            resolve_path("~/a/b", BaseDir::Data, Some("app")).unwrap(),
+            home.join("a/b")
+        );
+    }
+
+    #[test]
+    fn a_relative_path_lives_in_a_folder_named_after_the_package() {
+        let resolved = resolve_path("~x/b", BaseDir::Data, Some("app")).unwrap();
+        assert!(resolved.ends_with("app/~x/b"), "{}", resolved.display());
+        assert!(resolved.is_absolute() || std::env::var_os(DIR_VAR).is_some());
     }
 }

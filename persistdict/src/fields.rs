@@ -30,6 +30,8 @@ struct Inner<C> {
     /// The cache holds fields' encoded values.
     raw: RawDict<Vec<u8>>,
     codec: C,
+    /// A stored value that no longer decodes reads as never stored (so as its default).
+    undecodable_as_missing: bool,
 }
 
 impl<C> Clone for Fields<C> {
@@ -67,7 +69,11 @@ impl<C: Codec> Fields<C> {
         };
         let raw = RawDict::open(path, &builder.config, settings)?;
         Ok(Fields {
-            inner: Arc::new(Inner { raw, codec }),
+            inner: Arc::new(Inner {
+                raw,
+                codec,
+                undecodable_as_missing: builder.config.undecodable_as_missing,
+            }),
         })
     }
 
@@ -86,10 +92,11 @@ impl<C: Codec> Fields<C> {
     /// The stored value of `field`, or `None` if it was never stored (or was reset).
     pub fn get<T: DeserializeOwned>(&self, field: &'static str) -> Result<Option<T>> {
         let key = field_key(field)?;
-        match self.inner.raw.get(&key, |_, bytes| Ok(bytes.to_vec()))? {
-            None => Ok(None),
-            Some(bytes) => self.decode(field, &bytes).map(Some),
-        }
+        let bytes = self
+            .inner
+            .raw
+            .get(&key, |_, bytes| Ok(Some(bytes.to_vec())))?;
+        self.decode_stored(field, bytes.as_deref())
     }
 
     /// Stores `value` as `field`.
@@ -150,13 +157,17 @@ impl<C: Codec> Fields<C> {
         encode_as(&self.inner.codec, "field", value)
     }
 
-    /// `field`'s stored bytes, if any, decoded.
+    /// `field`'s stored bytes, if any, decoded; `None` for bytes that don't decode when
+    /// such values read as missing.
     fn decode_stored<T: DeserializeOwned>(
         &self,
         field: &'static str,
         bytes: Option<&[u8]>,
     ) -> Result<Option<T>> {
-        bytes.map(|b| self.decode(field, b)).transpose()
+        match bytes.map(|b| self.decode(field, b)).transpose() {
+            Err(Error::Field { .. }) if self.inner.undecodable_as_missing => Ok(None),
+            decoded => decoded,
+        }
     }
 }
 

@@ -117,6 +117,7 @@ mod store;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use attrs::DIR_VAR;
 pub use clock::Clock;
 #[cfg(feature = "bincode")]
 pub use codec::Bincode;
@@ -186,8 +187,9 @@ struct ReadmeDoctests;
 /// that field of the struct's `Default` (so the struct needs `Default` unless every field
 /// has its own). A field added to the struct later reads as its default until set; the
 /// stored value of a removed field is ignored. When a field's stored value no longer
-/// decodes as its type, reading it fails with [`Error::Field`] naming the field; its
-/// `set_field` overwrites and `reset_field` removes the value without decoding it.
+/// decodes as its type, reading it fails with [`Error::Field`] naming the field (or, with
+/// `undecodable = "missing"`, reads as its default); its `set_field` overwrites and
+/// `reset_field` removes the value without decoding it.
 ///
 /// # On a map type
 ///
@@ -214,7 +216,7 @@ struct ReadmeDoctests;
 ///
 /// | option | meaning |
 /// |---|---|
-/// | `path = "dir"` | required: the directory; `~/` at its start is the home directory |
+/// | `path = "dir"` | required: the directory (see [Where the store lives](#where-the-store-lives)) |
 /// | `expire_days = N` | remove entries not accessed for `N` days (see [`Builder::expire_days`]) |
 /// | `name = "..."` | the label in log events |
 /// | `cache = N` | in-memory cache capacity, 0 for none (default 128) |
@@ -223,10 +225,44 @@ struct ReadmeDoctests;
 /// | `map_size = N` | bytes of address space for the map (see [`Builder::map_size`]) |
 /// | `crate = "path"` | where to find this crate, if it was renamed |
 /// | `handle = "Name"` | the handle type's name (structs) |
+/// | `undecodable = "missing"` | a stored value that no longer decodes reads as missing (a field: as its default) instead of an error; see [`Builder::undecodable_as_missing`] |
 ///
 /// Put `#[persistent]` above `#[derive(...)]`. Field options: `default = expr`, and
 /// `rename = "name"` to store a field under another name (to keep its data when renaming
 /// it).
+///
+/// # Serde attributes on fields
+///
+/// Each field is stored as its own entry, so a field's `#[serde(...)]` attributes are given
+/// their meaning for that entry:
+///
+/// | attribute | effect |
+/// |---|---|
+/// | `skip`, `skip_serializing`, `skip_deserializing` | the field is not stored and gets no accessors; `load` gives its default, `save` and `modify` leave it out; its type needn't be serializable |
+/// | `rename = "name"` | the entry's name, as `#[persistent(rename)]` |
+/// | `default`, `default = "path"` | the value of a field never stored, as `#[persistent(default)]` |
+/// | `with`, `serialize_with`, `deserialize_with` | how the entry's value is encoded and decoded |
+/// | `flatten`, `skip_serializing_if`, `alias`, `borrow`, `bound`, `getter` | refused at compile time, with the reason and what to use |
+///
+/// A field added to a *nested* struct with `#[serde(default)]` is read with that default
+/// only under a self-describing codec (`codec = "persistdict::Json"`): the default postcard
+/// stores no field names, so the old value of the nested struct is then an [`Error::Field`]
+/// (or, with `undecodable = "missing"`, the field's default), never a guess.
+///
+/// # Where the store lives
+///
+/// `path` is resolved when the store is first opened, not at compile time, so the same
+/// binary finds the same store from any working directory:
+/// - an absolute path is used as it is, and `~/` at its start is the home directory;
+/// - a relative path is under `$PERSISTDICT_DIR/<package>` when the environment variable
+///   [`PERSISTDICT_DIR`](DIR_VAR) is set (and not empty), else under
+///   `<data directory>/<package>`: `$XDG_DATA_HOME` or `~/.local/share` on Linux,
+///   `~/Library/Application Support` on macOS, `%APPDATA%` on Windows (the directories of
+///   the [`dirs`](https://docs.rs/dirs) crate). `<package>` is the name of the Cargo package
+///   whose code holds the attribute, so the library and binaries of one package share it.
+///
+/// `open_at(path)` takes a path as it is. Tests and scripts point every store elsewhere with
+/// `PERSISTDICT_DIR`.
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use persistdict_derive::persistent;
@@ -236,7 +272,7 @@ pub use persistdict_derive::persistent;
 /// ```
 /// use persistdict::memoize;
 ///
-/// #[memoize(path = "target/doc-cache/square")]
+/// #[memoize(path = "doc-cache/square")]
 /// fn square(x: u64) -> u64 {
 ///     x * x
 /// }
@@ -263,6 +299,13 @@ pub use persistdict_derive::persistent;
 /// Only the function's own tokens count: editing a function it calls, a constant it reads or
 /// a type it returns keeps the old results. Raise `version` when such a change alters what
 /// the function computes.
+///
+/// # Where results live
+///
+/// As for [`persistent`](macro@persistent#where-the-store-lives), except that a relative
+/// `path` is under the platform's cache directory when `PERSISTDICT_DIR` is not set:
+/// `$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%`
+/// on Windows, in a folder named after the package.
 ///
 /// # Re-entry
 ///

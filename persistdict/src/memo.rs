@@ -22,7 +22,7 @@ use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::attrs::{AttrOptions, resolve_path};
+use crate::attrs::{AttrOptions, BaseDir, resolve_path};
 use crate::codec::{Codec, Postcard};
 use crate::dict::PersistDict;
 use crate::error::{Error, Result};
@@ -55,6 +55,8 @@ static REGISTRY: OnceLock<Registry> = OnceLock::new();
 pub struct MemoConfig {
     /// The `path` option.
     pub path: &'static str,
+    /// The package the function is in, which names the folder of a relative `path`.
+    pub package: Option<&'static str>,
     /// The function's module path and name.
     pub function: &'static str,
     /// A digest of the function's signature and body tokens, or "" with
@@ -291,7 +293,9 @@ where
             ..config.options
         };
         let builder = PersistDict::<Vec<u8>, V>::builder().value_codec(C::default());
-        options.apply(builder).open(resolve_path(config.path)?)
+        options
+            .apply(builder)
+            .open(resolve_path(config.path, BaseDir::Cache, config.package)?)
     }
 
     /// The dict holding the results, or `None` if it could not be opened (the reason was
@@ -466,7 +470,7 @@ where
         let dict = self.state().dict.as_ref()?;
         match dict
             .raw()
-            .get(key, |key, bytes| dict.decode_value(key, bytes))
+            .get(key, |key, bytes| dict.decode_value(key, bytes).map(Some))
         {
             Ok(value) => value,
             Err(error @ Error::Decode { .. }) => {

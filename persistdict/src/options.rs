@@ -104,6 +104,7 @@ pub(crate) struct Config {
     pub(crate) background_timeout: Duration,
     pub(crate) sweep_interval: Duration,
     pub(crate) flush_interval: Duration,
+    pub(crate) undecodable_as_missing: bool,
 }
 
 impl<K, V> Default for Builder<K, V> {
@@ -123,6 +124,7 @@ impl<K, V> Default for Builder<K, V> {
                 background_timeout: Duration::from_secs(10),
                 sweep_interval: Duration::from_secs(3600),
                 flush_interval: Duration::from_secs(10),
+                undecodable_as_missing: false,
             },
             value_codec: Postcard,
             key_codec: Postcard,
@@ -237,6 +239,26 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
     /// stored access times.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.config.flush_interval = interval;
+        self
+    }
+
+    /// Treat a stored value that no longer decodes as `V` (its type changed since it was
+    /// written) as missing, instead of returning [`Error::Decode`] (default `false`).
+    ///
+    /// With it, such an entry reads as absent: `get` and `contains_key` say `None`/`false`,
+    /// `get_or_insert_with` and `update` compute a new value and overwrite it, `take` and
+    /// `replace` return `None` for it, and `iter`/`values` skip it. `keys()` and `len()`
+    /// don't decode values, so they still count it until it is overwritten, removed or
+    /// expires. `contains_key` decodes the value it finds.
+    ///
+    /// The trade-off: a value that fails to decode is given up silently, whatever the
+    /// reason: a changed type, but also a bug in a codec, or a newer program that writes the
+    /// same dict with another type, which this handle then overwrites. Use it for caches whose
+    /// values can be computed again; keep the default for state, where an error is the only
+    /// way to notice. `#[memoize]` always works this way; `#[persistent]` map types take
+    /// `undecodable = "missing"`.
+    pub fn undecodable_as_missing(mut self, missing: bool) -> Self {
+        self.config.undecodable_as_missing = missing;
         self
     }
 

@@ -6,9 +6,11 @@
 //! of its concern.
 
 pub use crate::attrs::{
-    AttrOptions, assert_field, assert_key, assert_value, open_map, resolve_path,
+    AttrOptions, BaseDir, assert_field, assert_key, assert_value, open_map, resolve_path,
 };
 pub use crate::fields::{Fields, FieldsRead, FieldsWrite};
 pub use crate::memo::{
     Memo, MemoConfig, MemoKey, memo_call, memo_call_async, memo_invalidate, memo_key, new_memo,
 };
+/// For the wrappers that apply a field's `#[serde(with = "...")]` functions.
+pub use serde;

@@ -169,7 +169,7 @@ impl<V: Clone> RawDict<V> {
     pub(crate) fn get(
         &self,
         key: &[u8],
-        decode: impl FnOnce(&[u8], &[u8]) -> Result<V>,
+        decode: impl FnOnce(&[u8], &[u8]) -> Result<Option<V>>,
     ) -> Result<Option<V>> {
         let store = &self.shared;
         // Nothing inherited across fork() is served, not even from the cache.
@@ -187,7 +187,7 @@ impl<V: Clone> RawDict<V> {
         let (value, snapshot) = store.read_at(|r, id| {
             let value = match r.get(key)? {
                 Some(record) if !expired(store, key, record.header.accessed, cutoff) => {
-                    Some(decode(key, record.value)?)
+                    decode(key, record.value)?
                 }
                 _ => None,
             };

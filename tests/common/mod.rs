@@ -160,3 +160,29 @@ pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// Where an attribute's relative `path` lives in these tests: under `$PERSISTDICT_DIR` (set by
+/// the workspace's `.cargo/config.toml`), in the folder of this package.
+pub fn attribute_dir(path: &str) -> PathBuf {
+    let base = std::env::var_os("PERSISTDICT_DIR")
+        .expect("PERSISTDICT_DIR is set for the tests by .cargo/config.toml");
+    PathBuf::from(base).join(env!("CARGO_PKG_NAME")).join(path)
+}
+
+/// Runs the child entry point `name` in `cwd` with `env` and returns, for each of `fields`,
+/// what it printed after that marker (`"dir: "`); panics if the child failed or printed one
+/// of them nowhere.
+pub fn child_fields<const N: usize>(
+    name: &str,
+    cwd: &Path,
+    env: &[(&str, String)],
+    fields: [&str; N],
+) -> [String; N] {
+    let out = finish_child(spawn_child(name, cwd, env));
+    fields.map(|field| {
+        // The harness prints the test's name on the line of the child's first output.
+        out.lines()
+            .find_map(|l| l.split_once(field).map(|(_, rest)| rest.to_owned()))
+            .unwrap_or_else(|| panic!("the child printed no {field:?}:\n{out}"))
+    })
+}

@@ -28,6 +28,7 @@ pub(crate) fn function(model: &MemoFn) -> TokenStream {
     let memo_static = quote! {
         static __PERSISTDICT_MEMO: #memo_type = #private::new_memo(#private::MemoConfig {
             path: #path,
+            package: ::core::option_env!("CARGO_PKG_NAME"),
             function: ::core::concat!(::core::module_path!(), "::", #name),
             source: #source,
             version: #version,

@@ -49,6 +49,7 @@ impl Paths {
         let expire_days = some(options.expire_days.map(|d| quote!(#d)));
         let cache = some(options.cache.map(|c| quote!(#c)));
         let map_size = some(options.map_size.map(|m| quote!(#m)));
+        let undecodable_as_missing = some(options.undecodable_as_missing.map(|m| quote!(#m)));
         let durability = some(options.durability.map(|d| match d {
             Durability::Immediate => quote!(#krate::Durability::Immediate),
             Durability::Eventual => quote!(#krate::Durability::Eventual),
@@ -60,6 +61,7 @@ impl Paths {
                 cache: #cache,
                 durability: #durability,
                 map_size: #map_size,
+                undecodable_as_missing: #undecodable_as_missing,
             }
         }
     }

@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Visibility};
 
 use super::Paths;
-use crate::ast::{FieldModel, MapModel, StructModel};
+use crate::ast::{FieldModel, MapModel, StructModel, unraw};
 use crate::check::field_methods;
 
 pub(crate) fn structure(model: &StructModel) -> TokenStream {
@@ -25,10 +25,16 @@ pub(crate) fn structure(model: &StructModel) -> TokenStream {
     let result_unit = paths.result(&quote!(()));
     let at = path.value();
 
-    let asserts = model.fields.iter().map(|f| {
-        let ty = &f.ty;
-        quote_spanned!(ty.span()=> #private::assert_field::<#ty>();)
-    });
+    // A field with serde `with` functions is checked by its wrapper's impls instead.
+    let asserts = model
+        .fields
+        .iter()
+        .filter(|f| f.stored && f.serialize_with.is_none() && f.deserialize_with.is_none())
+        .map(|f| {
+            let ty = &f.ty;
+            quote_spanned!(ty.span()=> #private::assert_field::<#ty>();)
+        });
+    let wrappers = model.fields.iter().map(|f| wrapper(&paths, ident, f));
     let runtime_options = paths.options(options);
     let codec_value = paths.codec_value();
     let open = open_methods(
@@ -48,7 +54,11 @@ pub(crate) fn structure(model: &StructModel) -> TokenStream {
         },
     );
     let whole = whole_struct(&paths, model);
-    let accessors = model.fields.iter().map(|f| accessors(&paths, ident, f));
+    let accessors = model
+        .fields
+        .iter()
+        .filter(|f| f.stored)
+        .map(|f| accessors(&paths, ident, f));
 
     let handle_doc = format!(
         "A handle to the persistent [`{ident}`] stored at `{at}`, made by `#[persistent]`.\n\n\
@@ -60,6 +70,8 @@ pub(crate) fn structure(model: &StructModel) -> TokenStream {
     let open_at_doc = format!("Opens the persistent `{ident}` at `path`: [`{handle}::open_at`].");
     quote! {
         #item
+
+        #(#wrappers)*
 
         #[doc = #handle_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -125,7 +137,11 @@ fn open_methods(
     let private = &paths.private;
     let result_self = paths.result(&quote!(Self));
     let at = path.value();
-    let open_doc = format!("Opens {what} at `{at}` (`~/` is the home directory).");
+    let open_doc = format!(
+        "Opens {what} at `{at}`: a relative path is under `$PERSISTDICT_DIR/<package>` when \
+         that variable is set, else under the platform's data directory, in a folder named after \
+         the package; `~/` is the home directory."
+    );
     let open_at_doc = format!("Opens {what} at `path` instead of `{at}`.");
     quote! {
         /// The directory given to the attribute.
@@ -137,7 +153,11 @@ fn open_methods(
         ///
         /// When the directory can't be created or opened.
         #vis fn open() -> #result_self {
-            Self::open_at(#private::resolve_path(Self::PATH)?)
+            Self::open_at(#private::resolve_path(
+                Self::PATH,
+                #private::BaseDir::Data,
+                ::core::option_env!("CARGO_PKG_NAME"),
+            )?)
         }
 
         #[doc = #open_at_doc]
@@ -163,19 +183,25 @@ fn whole_struct(paths: &Paths, model: &StructModel) -> TokenStream {
         .fields
         .iter()
         .map(|f| {
-            let (name, ty, key) = (&f.ident, &f.ty, &f.key);
+            let (name, ty) = (&f.ident, &f.ty);
             let default = default(ident, f);
+            if !f.stored {
+                return quote!(#name: { #default },);
+            }
+            let stored = read(ident, f, &quote!(__persistdict_tx));
             quote! {
-                #name: __persistdict_tx.get::<#ty>(#key)?.unwrap_or_else(|| -> #ty { #default }),
+                #name: #stored.unwrap_or_else(|| -> #ty { #default }),
             }
         })
         .collect();
     let set_fields: Vec<_> = model
         .fields
         .iter()
+        .filter(|f| f.stored)
         .map(|f| {
             let (name, key) = (&f.ident, &f.key);
-            quote!(__persistdict_tx.set(#key, &__persistdict_state.#name)?;)
+            let value = write_arg(ident, f, &quote!(&__persistdict_state.#name));
+            quote!(__persistdict_tx.set(#key, #value)?;)
         })
         .collect();
     quote! {
@@ -242,6 +268,82 @@ fn default(ident: &Ident, field: &FieldModel) -> TokenStream {
     quote_spanned!(name.span()=> <#ty as ::core::default::Default>::default().#name)
 }
 
+/// The names of the types that carry a field through its serde `with` functions: one that
+/// owns a value (decoded) and one that borrows it (encoded).
+fn wrapper_names(ident: &Ident, field: &FieldModel) -> Option<(Ident, Ident)> {
+    if field.serialize_with.is_none() && field.deserialize_with.is_none() {
+        return None;
+    }
+    let name = unraw(&field.ident);
+    Some((
+        format_ident!("__PersistdictField_{}_{}", ident, name),
+        format_ident!("__PersistdictFieldRef_{}_{}", ident, name),
+    ))
+}
+
+/// The wrapper types of a field with serde `with` functions: serde calls them for the field
+/// inside the struct, and the field's own entry is encoded the same way.
+fn wrapper(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
+    let Some((owned, borrowed)) = wrapper_names(ident, field) else {
+        return TokenStream::new();
+    };
+    let private = &paths.private;
+    let ty = &field.ty;
+    let serde = quote!(#private::serde);
+    let serialize = field.serialize_with.as_ref().map_or_else(
+        || quote!(<#ty as #serde::Serialize>::serialize),
+        |path| quote!(#path),
+    );
+    let deserialize = field.deserialize_with.as_ref().map_or_else(
+        || quote!(<#ty as #serde::Deserialize<'de>>::deserialize),
+        |path| quote!(#path),
+    );
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        struct #owned(#ty);
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        struct #borrowed<'a>(&'a #ty);
+
+        impl<'de> #serde::Deserialize<'de> for #owned {
+            fn deserialize<__D: #serde::Deserializer<'de>>(
+                deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
+                #deserialize(deserializer).map(#owned)
+            }
+        }
+
+        impl #serde::Serialize for #borrowed<'_> {
+            fn serialize<__S: #serde::Serializer>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                #serialize(self.0, serializer)
+            }
+        }
+    }
+}
+
+/// `Option<field type>`: the field's stored value read through `source` (a `Fields`,
+/// `FieldsRead` or `FieldsWrite`), with `?` on errors.
+fn read(ident: &Ident, field: &FieldModel, source: &TokenStream) -> TokenStream {
+    let (ty, key) = (&field.ty, &field.key);
+    match wrapper_names(ident, field) {
+        None => quote!(#source.get::<#ty>(#key)?),
+        Some((owned, _)) => quote!(#source.get::<#owned>(#key)?.map(|__w| __w.0)),
+    }
+}
+
+/// What to hand a setter to store the field's value at `value` (a `&field type`).
+fn write_arg(ident: &Ident, field: &FieldModel, value: &TokenStream) -> TokenStream {
+    match wrapper_names(ident, field) {
+        None => value.clone(),
+        Some((_, borrowed)) => quote!(&#borrowed(#value)),
+    }
+}
+
 fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
     let [get, set, update, reset] = field_methods(&field.ident);
     let (vis, ty, key) = (&field.vis, &field.ty, &field.key);
@@ -266,22 +368,29 @@ fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
          there was one. Works even when the stored value no longer decodes.\n\n# Errors\n\n\
          When storage fails."
     );
+    let stored = read(ident, field, &quote!(self.__persistdict_fields));
+    let in_tx = read(ident, field, &quote!(__persistdict_tx));
+    let value = write_arg(ident, field, &quote!(&value));
+    let updated = write_arg(ident, field, &quote!(&__persistdict_value));
     quote! {
         #[doc = #get_doc]
         #vis fn #get(&self) -> #result_ty {
-            ::core::result::Result::Ok(
-                self.__persistdict_fields.get::<#ty>(#key)?.unwrap_or_else(|| -> #ty { #default }),
-            )
+            ::core::result::Result::Ok(#stored.unwrap_or_else(|| -> #ty { #default }))
         }
 
         #[doc = #set_doc]
         #vis fn #set(&self, value: #ty) -> #result_unit {
-            self.__persistdict_fields.set::<#ty>(#key, &value)
+            self.__persistdict_fields.set(#key, #value)
         }
 
         #[doc = #update_doc]
-        #vis fn #update(&self, f: impl ::core::ops::FnMut(&mut #ty)) -> #result_ty {
-            self.__persistdict_fields.update::<#ty, _>(#key, || -> #ty { #default }, f)
+        #vis fn #update(&self, mut f: impl ::core::ops::FnMut(&mut #ty)) -> #result_ty {
+            self.__persistdict_fields.write(|__persistdict_tx| {
+                let mut __persistdict_value = #in_tx.unwrap_or_else(|| -> #ty { #default });
+                f(&mut __persistdict_value);
+                __persistdict_tx.set(#key, #updated)?;
+                ::core::result::Result::Ok(__persistdict_value)
+            })
         }
 
         #[doc = #reset_doc]

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 pub use self::transaction::{Transaction, TransactionError, TransactionIter};
 pub use self::walk::{Iter, Keys, Values};
 use crate::codec::{Codec, Postcard, check_faithful, encode_as, encode_as_into};
-use crate::error::{Error, KeyBytes, Result};
+use crate::error::{BoxError, Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
 pub use crate::raw::{Metadata, Stats};
@@ -79,6 +79,8 @@ struct Inner<V, C, KC> {
     raw: RawDict<V>,
     value_codec: C,
     key_codec: KC,
+    /// [`Builder::undecodable_as_missing`].
+    undecodable_as_missing: bool,
 }
 
 impl<K, V, C, KC> Clone for PersistDict<K, V, C, KC> {
@@ -149,6 +151,7 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
                 raw,
                 value_codec: self.value_codec,
                 key_codec: self.key_codec,
+                undecodable_as_missing: self.config.undecodable_as_missing,
             }),
             marker: PhantomData,
         })
@@ -215,18 +218,33 @@ where
 
     /// The value stored under encoded `key` as bytes, decoded as `V`.
     pub(crate) fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
-        self.inner.value_codec.decode(bytes).map_err(|source| {
-            self.show_key(Error::Decode {
-                key: KeyBytes::new(key),
-                type_name: std::any::type_name::<V>(),
-                source,
-            })
+        self.inner
+            .value_codec
+            .decode(bytes)
+            .map_err(|source| self.decode_error(key, source))
+    }
+
+    /// The value stored under encoded `key` as bytes, decoded as `V`; `None` when it doesn't
+    /// decode and the dict treats such values as missing.
+    pub(crate) fn decode_found(&self, key: &[u8], bytes: &[u8]) -> Result<Option<V>> {
+        match self.inner.value_codec.decode(bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(_) if self.inner.undecodable_as_missing => Ok(None),
+            Err(source) => Err(self.decode_error(key, source)),
+        }
+    }
+
+    fn decode_error(&self, key: &[u8], source: BoxError) -> Error {
+        self.show_key(Error::Decode {
+            key: KeyBytes::new(key),
+            type_name: std::any::type_name::<V>(),
+            source,
         })
     }
 
     /// `error` with the key it names shown as the program wrote it, where the key's bytes
     /// decode as `K` (rendered through `K`'s `Serialize`, so `K` needs no `Debug`).
-    fn show_key(&self, error: Error) -> Error {
+    pub(crate) fn show_key(&self, error: Error) -> Error {
         error.with_key_shown(|key| {
             let key: K = self.inner.key_codec.decode(key).ok()?;
             Some(format!("{:?}", serde_fmt::to_debug(&key)))
@@ -249,9 +267,10 @@ where
             })
     }
 
-    /// The value of encoded `key` in `bytes`, if any, decoded.
+    /// The value of encoded `key` in `bytes`, if any, decoded (see
+    /// [`decode_found`](Self::decode_found)).
     fn decode_stored(&self, key: &[u8], bytes: Option<&[u8]>) -> Result<Option<V>> {
-        bytes.map(|b| self.decode_value(key, b)).transpose()
+        bytes.map_or(Ok(None), |b| self.decode_found(key, b))
     }
 
     /// Stores `value` under `key`, replacing any previous value. An overwritten key keeps its
@@ -288,7 +307,7 @@ where
         self.keyed(self.with_key(key, |key| {
             self.inner
                 .raw
-                .get(key, |key, bytes| self.decode_value(key, bytes))
+                .get(key, |key, bytes| self.decode_found(key, bytes))
         }))
     }
 
@@ -298,7 +317,14 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        self.keyed(self.with_key(key, |key| self.inner.raw.contains(key)))
+        self.keyed(self.with_key(key, |key| {
+            if self.inner.undecodable_as_missing {
+                // Present means decodable here, which only decoding can tell.
+                Ok(self.read_stored(key)?.is_some())
+            } else {
+                self.inner.raw.contains(key)
+            }
+        }))
     }
 
     /// Removes `key`; returns whether it had a value. Neither reads nor decodes the value, so
@@ -521,10 +547,11 @@ where
         F: FnMut(&K, &V) -> bool,
     {
         self.keyed(self.inner.raw.retain(|key, value| {
-            Ok(keep(
-                &self.decode_key(key)?,
-                &self.decode_value(key, value)?,
-            ))
+            match self.decode_found(key, value)? {
+                Some(value) => Ok(keep(&self.decode_key(key)?, &value)),
+                // A value that reads as missing is not the caller's to judge; it stays.
+                None => Ok(true),
+            }
         }))
     }
 

@@ -228,12 +228,19 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         let dict = self.tx.dict;
-        let entry = self.tx.w.next_in(&mut self.walk)?;
-        Some(dict.keyed(
-            entry.and_then(|(key, value)| {
-                Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
-            }),
-        ))
+        loop {
+            let entry = self.tx.w.next_in(&mut self.walk)?;
+            let item = entry.and_then(|(key, value)| match dict.decode_found(key, value)? {
+                Some(value) => Ok(Some((dict.decode_key(key)?, value))),
+                // A value that reads as missing (`Builder::undecodable_as_missing`).
+                None => Ok(None),
+            });
+            match item {
+                Ok(Some(item)) => return Some(Ok(item)),
+                Ok(None) => {}
+                Err(error) => return Some(Err(dict.show_key(error))),
+            }
+        }
     }
 }
 

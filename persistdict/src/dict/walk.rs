@@ -18,7 +18,9 @@ pub(super) trait WalkItem<K, V, C, KC> {
     type Out;
     /// Whether the walk reads the values; if not, `make` is given empty value bytes.
     const VALUES: bool;
-    fn make(dict: &PersistDict<K, V, C, KC>, key: &[u8], value: &[u8]) -> Result<Self::Out>;
+    /// The item of one entry, or `None` to skip an entry whose value reads as missing.
+    fn make(dict: &PersistDict<K, V, C, KC>, key: &[u8], value: &[u8])
+    -> Result<Option<Self::Out>>;
 }
 
 /// A [`WalkItem`] named `$name`, yielding `$out` made by `$make`.
@@ -39,7 +41,11 @@ macro_rules! walk_item {
         {
             type Out = $out;
             const VALUES: bool = $values;
-            fn make($dict: &PersistDict<K, V, C, KC>, $key: &[u8], $value: &[u8]) -> Result<$out> {
+            fn make(
+                $dict: &PersistDict<K, V, C, KC>,
+                $key: &[u8],
+                $value: &[u8],
+            ) -> Result<Option<$out>> {
                 $make
             }
         }
@@ -49,24 +55,27 @@ macro_rules! walk_item {
 walk_item!(
     /// Walks the entries.
     Pairs, values: true, (K, V),
-    |dict, key, value| Ok((dict.decode_key(key)?, dict.decode_value(key, value)?))
+    |dict, key, value| match dict.decode_found(key, value)? {
+        Some(value) => Ok(Some((dict.decode_key(key)?, value))),
+        None => Ok(None),
+    }
 );
 walk_item!(
     /// Walks the keys.
     KeysOnly, values: false, K,
-    |dict, key, _| dict.decode_key(key)
+    |dict, key, _| dict.decode_key(key).map(Some)
 );
 walk_item!(
     /// Walks the values.
     ValuesOnly, values: true, V,
-    |dict, key, value| dict.decode_value(key, value)
+    |dict, key, value| dict.decode_found(key, value)
 );
 walk_item!(
     /// Walks the values for the integrity check: the key of each that does not decode as `V`.
     Undecodable, values: true, Option<KeyBytes>,
     |dict, key, value| {
         let failed = dict.decode_value(key, value).is_err();
-        Ok(failed.then(|| KeyBytes::new(key)))
+        Ok(Some(failed.then(|| KeyBytes::new(key))))
     }
 );
 
@@ -109,11 +118,15 @@ where
     type Item = Result<W::Out>;
 
     fn next(&mut self) -> Option<Result<W::Out>> {
-        let entry = self.dict.raw().next_in(&mut self.raw)?;
-        Some(
-            self.dict
-                .keyed(entry.and_then(|(key, value)| W::make(&self.dict, key, value))),
-        )
+        loop {
+            let entry = self.dict.raw().next_in(&mut self.raw)?;
+            // `None`: a value that reads as missing (`Builder::undecodable_as_missing`).
+            match entry.and_then(|(key, value)| W::make(&self.dict, key, value)) {
+                Ok(Some(item)) => return Some(Ok(item)),
+                Ok(None) => {}
+                Err(error) => return Some(Err(self.dict.show_key(error))),
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 // A body that opens with inner attributes.
 use persistdict::memoize;
 
-#[memoize(path = "target/ui-memo-inner")]
+#[memoize(path = "ui-memo-inner")]
 fn quiet(x: u32) -> u32 {
     #![allow(unused_variables)]
     let unused = 1;

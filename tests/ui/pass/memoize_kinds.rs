@@ -5,25 +5,25 @@
 use persistdict::memoize;
 
 /// Plain values are stored.
-#[memoize(path = "target/ui-memo", expire_days = 7, version = 2)]
+#[memoize(path = "ui-memo", expire_days = 7, version = 2)]
 pub fn square(x: u64) -> u64 {
     x * x
 }
 
 /// Only `Ok` is stored.
-#[memoize(path = "target/ui-memo", invalidate_on_change = false)]
+#[memoize(path = "ui-memo", invalidate_on_change = false)]
 pub fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
     text.parse()
 }
 
 /// Only `Some` is stored.
-#[memoize(path = "target/ui-memo", durability = "immediate", cache = 0)]
+#[memoize(path = "ui-memo", durability = "immediate", cache = 0)]
 pub fn first(words: &[String]) -> Option<String> {
     words.first().cloned()
 }
 
 /// `io::Result` counts as a `Result`.
-#[memoize(path = "target/ui-memo", ignore(verbose))]
+#[memoize(path = "ui-memo", ignore(verbose))]
 pub fn size(path: &str, verbose: bool) -> std::io::Result<u64> {
     if verbose {
         println!("{path}");
@@ -32,7 +32,7 @@ pub fn size(path: &str, verbose: bool) -> std::io::Result<u64> {
 }
 
 /// Async functions.
-#[memoize(path = "target/ui-memo", store_all = true)]
+#[memoize(path = "ui-memo", store_all = true)]
 pub async fn fetch(id: u32) -> Result<String, String> {
     Ok(id.to_string())
 }
@@ -42,13 +42,13 @@ pub struct Model;
 
 impl Model {
     /// A method that ignores `self`.
-    #[memoize(path = "target/ui-memo", ignore(self))]
+    #[memoize(path = "ui-memo", ignore(self))]
     pub fn embed(&self, text: &str) -> Vec<f32> {
         text.bytes().map(f32::from).collect()
     }
 
     /// An associated function.
-    #[memoize(path = "target/ui-memo")]
+    #[memoize(path = "ui-memo")]
     pub fn tokens(text: &str) -> usize {
         text.split_whitespace().count()
     }
