@@ -141,7 +141,7 @@ struct V2 {
 }
 
 #[test]
-fn a_value_of_a_changed_type_is_a_decode_error_naming_key_and_type_and_is_kept() {
+fn a_value_of_a_changed_type_is_an_error_naming_key_and_both_types_and_is_kept() {
     let dir = common::tempdir();
     {
         let d: PersistDict<String, V1> = PersistDict::open(dir.path()).unwrap();
@@ -150,10 +150,13 @@ fn a_value_of_a_changed_type_is_a_decode_error_naming_key_and_type_and_is_kept()
     let d: PersistDict<String, V2> = PersistDict::open(dir.path()).unwrap();
     let err = d.get("doc").unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(matches!(err, Error::TypeChanged { .. }), "{err:?}");
     assert!(message.contains("\"doc\""), "{message}");
-    assert!(message.contains("V2"), "{message}");
-    assert!(std::error::Error::source(&err).is_some());
+    assert!(message.contains("V1 { name: string }"), "{message}");
+    assert!(
+        message.contains("V2 { name: string, tags: [string] }"),
+        "{message}"
+    );
     // Updating refuses too, without calling the closure; iteration reports the entry.
     assert!(d.update("doc", |_| panic!("must not be called")).is_err());
     assert!(d.iter().next().unwrap().is_err());

@@ -11,6 +11,25 @@ use persistdict::{Clock, PersistDict};
 
 const T0: u64 = 1_700_000_000_000;
 
+/// The stored shape of `u32` (its variant of the shape enum, postcard-encoded) and the tag in
+/// front of every `u32` value: the first 8 bytes of the shape's blake3 digest.
+const U32_SHAPE: [u8; 1] = [9];
+
+fn u32_tag() -> [u8; 8] {
+    blake3::hash(&U32_SHAPE).as_bytes()[..8].try_into().unwrap()
+}
+
+/// A `u32` value as a dict of format 2 stores it: its type's tag, then postcard.
+fn tagged(postcard: &[u8]) -> Vec<u8> {
+    [&u32_tag()[..], postcard].concat()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::new(), |out, b| out + &format!("{b:02x}"))
+}
+
 fn record(seq: u64, created: u64, accessed: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut r = vec![1, 0, 0, 0];
     r.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -82,12 +101,12 @@ fn stored_bytes_match_the_documented_format() {
     // "a" (postcard: 01 61) fits the limit: stored raw. Overwritten: keeps seq 0 and ctime.
     assert_eq!(
         entries.get(&rtxn, &[1, b'a']).unwrap().unwrap(),
-        record(0, T0, T0 + 5, b"", &[8])
+        record(0, T0, T0 + 5, b"", &tagged(&[8]))
     );
     // "a-long-key" (11 bytes encoded) doesn't: a bucket under 8 bytes of its blake3 digest.
     let long_key = [&[10_u8][..], b"a-long-key"].concat();
     let digest = blake3::hash(&long_key);
-    let rec = record(1, T0 + 5, T0 + 5, &long_key, &[0xac, 0x02]); // postcard varint 300
+    let rec = record(1, T0 + 5, T0 + 5, &long_key, &tagged(&[0xac, 0x02])); // varint 300
     let mut bucket = (rec.len() as u32).to_le_bytes().to_vec();
     bucket.extend_from_slice(&rec);
     assert_eq!(
@@ -103,18 +122,60 @@ fn stored_bytes_match_the_documented_format() {
             (&1_u64.to_be_bytes()[..], &long_key[..])
         ]
     );
-    // The settings record. The hashed key made the key order (set for the new, empty dict)
-    // unknown.
+    // The settings record, and the shape of the value type. The hashed key made the key
+    // order (set for the new, empty dict) unknown.
     let info: Vec<(&str, &[u8])> = info.iter(&rtxn).unwrap().map(Result::unwrap).collect();
+    let type_key = format!("type:{}", hex(&u32_tag()));
     assert_eq!(
         info,
         [
-            ("format_version", &1_u32.to_le_bytes()[..]),
+            ("format_version", &2_u32.to_le_bytes()[..]),
             ("key_codec", b"postcard"),
             ("key_order", &[0][..]),
             ("key_size_limit", &8_u32.to_le_bytes()[..]),
+            (type_key.as_str(), &U32_SHAPE[..]),
             ("value_codec", b"postcard"),
         ]
+    );
+}
+
+#[test]
+fn a_dict_of_format_1_is_read_and_written_without_type_tags() {
+    let dir = common::tempdir();
+    drop(PersistDict::<String, u32>::open(dir.path()).unwrap());
+    // Made format 1: no type records, and a value as format 1 stores it (postcard alone).
+    {
+        let raw = open_raw(dir.path());
+        let mut wtxn = raw.env.write_txn().unwrap();
+        raw.info
+            .put(&mut wtxn, "format_version", &1_u32.to_le_bytes())
+            .unwrap();
+        raw.info
+            .delete(&mut wtxn, &format!("type:{}", hex(&u32_tag())))
+            .unwrap();
+        raw.entries
+            .put(&mut wtxn, &[1, b'a'], &record(0, T0, T0, b"", &[7]))
+            .unwrap();
+        raw.order
+            .put(&mut wtxn, &0_u64.to_be_bytes(), &[1, b'a'])
+            .unwrap();
+        wtxn.commit().unwrap();
+        raw.env.prepare_for_closing().wait();
+    }
+    {
+        let d: PersistDict<String, u32> = PersistDict::open(dir.path()).unwrap();
+        assert_eq!(d.get("a").unwrap(), Some(7));
+        d.insert("b".into(), 8).unwrap();
+        assert_eq!(d.metadata("b").unwrap().unwrap().value_size, 1);
+    }
+    let raw = open_raw(dir.path());
+    let rtxn = raw.env.read_txn().unwrap();
+    let stored = raw.entries.get(&rtxn, &[1, b'b']).unwrap().unwrap();
+    assert_eq!(stored[stored.len() - 1..], [8], "untagged");
+    assert_eq!(stored.len(), record(1, 0, 0, b"", &[8]).len());
+    assert_eq!(
+        raw.info.get(&rtxn, "format_version").unwrap().unwrap(),
+        1_u32.to_le_bytes()
     );
 }
 

@@ -87,7 +87,7 @@ fn a_dict_from_a_newer_format_is_refused() {
             err,
             Error::UnsupportedFormat {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),

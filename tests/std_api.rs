@@ -29,7 +29,7 @@ fn replace_over_a_value_of_another_type_is_an_error_and_writes_nothing() {
     let d = open(&dir);
     assert!(matches!(
         d.replace("a".into(), 1),
-        Err(Error::Decode { .. })
+        Err(Error::TypeChanged { .. })
     ));
     // `insert` overwrites it all the same, and `remove` removes it.
     d.insert("a".into(), 1).unwrap();

@@ -253,10 +253,10 @@ fn every_error_message_includes_its_cause() {
         let d: PersistDict<String, String> = PersistDict::open(dir.path()).unwrap();
         d.insert("doc".into(), "text".into()).unwrap();
     }
+    // A changed type has no cause beneath it: its message names both types.
     let d: PersistDict<String, u64> = PersistDict::open(dir.path()).unwrap();
-    let err = d.get("doc").unwrap_err();
-    let cause = std::error::Error::source(&err).unwrap().to_string();
-    assert!(err.to_string().contains(&cause), "{err} / {cause}");
+    let err = d.get("doc").unwrap_err().to_string();
+    assert!(err.contains("`string`") && err.contains("`u64`"), "{err}");
 }
 
 #[test]

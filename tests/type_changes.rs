@@ -27,18 +27,18 @@ fn reopened(dir: &std::path::Path, missing: bool) -> PersistDict<String, bool> {
 }
 
 #[test]
-fn a_value_of_a_changed_type_is_a_decode_error_by_default() {
+fn a_value_of_a_changed_type_is_a_typed_error_by_default() {
     let dir = common::tempdir();
     dict_with_an_outdated_value(dir.path());
     let d = reopened(dir.path(), false);
-    assert!(matches!(d.get("old"), Err(Error::Decode { .. })));
+    assert!(matches!(d.get("old"), Err(Error::TypeChanged { .. })));
     assert!(d.contains_key("old").unwrap());
     let items: Vec<_> = d.iter().collect();
     assert_eq!(items.len(), 2);
-    assert!(matches!(items[0], Err(Error::Decode { .. })));
+    assert!(matches!(items[0], Err(Error::TypeChanged { .. })));
     assert!(matches!(
         d.get_or_insert_with("old".into(), || false),
-        Err(Error::Decode { .. })
+        Err(Error::TypeChanged { .. })
     ));
 }
 
@@ -125,4 +125,176 @@ fn a_persistent_struct_with_undecodable_missing_reads_a_changed_field_as_its_def
     assert!(s.load().unwrap().old);
     s.set_old(false).unwrap();
     assert!(!s.old().unwrap());
+}
+
+#[test]
+fn an_i32_read_as_a_u32_is_a_type_changed_error_naming_key_and_both_types() {
+    let dir = common::tempdir();
+    {
+        let d: PersistDict<String, i32> = PersistDict::open(dir.path()).unwrap();
+        d.insert("level".into(), -5).unwrap();
+    }
+    let d: PersistDict<String, u32> = PersistDict::open(dir.path()).unwrap();
+    let err = d.get("level").unwrap_err();
+    let Error::TypeChanged {
+        stored, requested, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((stored.as_str(), requested.as_str()), ("i32", "u32"));
+    let message = err.to_string();
+    assert!(message.contains("\"level\""), "{message}");
+    // Nothing was lost: the old type still reads it.
+    drop(d);
+    let d: PersistDict<String, i32> = PersistDict::open(dir.path()).unwrap();
+    assert_eq!(d.get("level").unwrap(), Some(-5));
+}
+
+#[test]
+fn a_u32_read_as_an_i32_is_an_error_not_another_number() {
+    let dir = common::tempdir();
+    PersistDict::<String, u32>::open(dir.path())
+        .unwrap()
+        .insert("n".into(), 5)
+        .unwrap();
+    let d: PersistDict<String, i32> = PersistDict::open(dir.path()).unwrap();
+    assert!(matches!(d.get("n"), Err(Error::TypeChanged { .. })));
+    assert!(matches!(
+        d.iter().next(),
+        Some(Err(Error::TypeChanged { .. }))
+    ));
+}
+
+mod shapes_v1 {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub(crate) enum Status {
+        Active,
+        Paused { until: u64 },
+    }
+
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub(crate) struct Point {
+        pub(crate) x: i32,
+        pub(crate) y: i32,
+    }
+}
+
+mod shapes_v2 {
+    use serde::{Deserialize, Serialize};
+
+    /// `Status` with a variant added at the end.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub(crate) enum Status {
+        Active,
+        Paused { until: u64 },
+        Retired,
+    }
+
+    /// `Point` with its fields swapped: postcard alone would read x as y.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub(crate) struct Point {
+        pub(crate) y: i32,
+        pub(crate) x: i32,
+    }
+}
+
+#[test]
+fn values_of_an_enum_that_gained_a_variant_still_read() {
+    let dir = common::tempdir();
+    {
+        let d: PersistDict<u32, shapes_v1::Status> = PersistDict::open(dir.path()).unwrap();
+        d.insert(1, shapes_v1::Status::Paused { until: 9 }).unwrap();
+    }
+    let d: PersistDict<u32, shapes_v2::Status> = PersistDict::open(dir.path()).unwrap();
+    assert_eq!(
+        d.get(&1).unwrap(),
+        Some(shapes_v2::Status::Paused { until: 9 })
+    );
+    d.insert(2, shapes_v2::Status::Retired).unwrap();
+    drop(d);
+    // The older type can't read a value of the newer one.
+    let d: PersistDict<u32, shapes_v1::Status> = PersistDict::open(dir.path()).unwrap();
+    assert!(matches!(d.get(&2), Err(Error::TypeChanged { .. })));
+    assert_eq!(
+        d.get(&1).unwrap(),
+        Some(shapes_v1::Status::Paused { until: 9 })
+    );
+}
+
+#[test]
+fn a_struct_whose_fields_were_reordered_is_an_error_not_a_swapped_value() {
+    let dir = common::tempdir();
+    {
+        let d: PersistDict<u32, shapes_v1::Point> = PersistDict::open(dir.path()).unwrap();
+        d.insert(1, shapes_v1::Point { x: 1, y: 2 }).unwrap();
+    }
+    let d: PersistDict<u32, shapes_v2::Point> = PersistDict::open(dir.path()).unwrap();
+    let err = d.get(&1).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("Point { x: i32, y: i32 }")
+            && message.contains("Point { y: i32, x: i32 }"),
+        "{message}"
+    );
+}
+
+#[test]
+fn with_undecodable_as_missing_a_value_of_a_changed_type_is_missing_and_overwritten() {
+    let dir = common::tempdir();
+    PersistDict::<String, i32>::open(dir.path())
+        .unwrap()
+        .insert("n".into(), -5)
+        .unwrap();
+    let d: PersistDict<String, u32> = PersistDict::builder()
+        .undecodable_as_missing(true)
+        .open(dir.path())
+        .unwrap();
+    assert_eq!(d.get("n").unwrap(), None);
+    assert_eq!(d.get_or_insert_with("n".into(), || 7).unwrap(), 7);
+    assert_eq!(d.get("n").unwrap(), Some(7));
+}
+
+mod field_v1 {
+    #[persistdict::persistent(path = "persistdict-tests/type-changes-field")]
+    #[derive(serde::Serialize, serde::Deserialize, Default)]
+    pub(crate) struct Limits {
+        pub(crate) floor: i32,
+    }
+}
+
+mod field_v2 {
+    #[persistdict::persistent(path = "persistdict-tests/type-changes-field")]
+    #[derive(serde::Serialize, serde::Deserialize, Default)]
+    pub(crate) struct Limits {
+        pub(crate) floor: u32,
+    }
+}
+
+#[test]
+fn a_field_whose_type_changed_is_a_field_error_naming_both_types() {
+    let dir = common::tempdir();
+    field_v1::Limits::open_at(dir.path())
+        .unwrap()
+        .set_floor(-5)
+        .unwrap();
+    let s = field_v2::Limits::open_at(dir.path()).unwrap();
+    let err = s.floor().unwrap_err();
+    assert!(
+        matches!(&err, Error::Field { field: "floor", .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("`i32`") && message.contains("`u32`"),
+        "{message}"
+    );
+    assert!(s.load().is_err());
+    // Setting it stores the new type; the old one then can't read it.
+    s.set_floor(3).unwrap();
+    assert_eq!(s.floor().unwrap(), 3);
+    let old = field_v1::Limits::open_at(dir.path()).unwrap();
+    assert!(matches!(old.floor(), Err(Error::Field { .. })));
 }

@@ -95,6 +95,15 @@ pub trait Codec: Send + Sync + 'static {
     fn round_trips(&self) -> bool {
         true
     }
+
+    /// Whether the encoding names what it holds (field names, kinds of values), as JSON does,
+    /// so that decoding as another type fails by itself or reads what was meant (default
+    /// `false`). Values of a codec that doesn't are stored with a tag of their type's
+    /// structure, checked at every read; those of one that does are not, so that a field added
+    /// with `#[serde(default)]` reads old values.
+    fn self_describing(&self) -> bool {
+        false
+    }
 }
 
 /// [`Error::Encode`] unless `bytes`, `original` as `codec` encoded it, decode as a `D` that
@@ -211,6 +220,10 @@ impl Codec for Json {
     /// `NaN` and infinities are written as `null`.
     fn round_trips(&self) -> bool {
         false
+    }
+
+    fn self_describing(&self) -> bool {
+        true
     }
 
     fn encode_into<T: Serialize + ?Sized>(

@@ -31,6 +31,24 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The value stored under a key was written as another type than the one it is read as,
+    /// one it can't be read as without changing its meaning (an `i32` read as a `u32`, a
+    /// struct whose fields changed). Each value carries a tag of its type's structure, traced
+    /// from its serde impl; see the README's "When a value's type changed". Nothing was
+    /// deleted; with [`Builder::undecodable_as_missing`](crate::Builder::undecodable_as_missing)
+    /// such values read as missing instead.
+    #[error(
+        "the value stored under key {key} was written as `{stored}`, which can't be read as \
+         `{requested}`"
+    )]
+    TypeChanged {
+        /// The key, as its encoded bytes.
+        key: KeyBytes,
+        /// The structure of the type the value was written as.
+        stored: String,
+        /// The structure of the type it was read as.
+        requested: String,
+    },
     /// A field of a `#[persistent]` struct could not be decoded as the field's type (for
     /// example because the field's type changed since it was written). Nothing was deleted:
     /// the handle's `set_<field>` overwrites the stored value and `reset_<field>` removes it,
@@ -285,6 +303,7 @@ impl Error {
     /// if its bytes decode as the key type).
     pub(crate) fn with_key_shown(mut self, show: impl FnOnce(&[u8]) -> Option<String>) -> Self {
         if let Error::Decode { key, .. }
+        | Error::TypeChanged { key, .. }
         | Error::Corrupt { key, .. }
         | Error::RecordTooLarge { key, .. } = &mut self
             && key.shown.is_none()

@@ -7,19 +7,21 @@
 //! check. It is reached through the untyped middle (`crate::raw`), whose cache holds the
 //! encoded bytes of recently read fields; they are decoded on every read.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::attrs::AttrOptions;
-use crate::codec::{Codec, Postcard, encode_as};
-use crate::error::{Error, Result};
+use crate::codec::{Codec, Postcard, encode_as, encode_as_into};
+use crate::error::{BoxError, Error, Result};
 use crate::options::Builder;
 use crate::raw::{RawDict, RawRead, RawWrite};
 use crate::store::Settings;
+use crate::types::{Described, Tag, TypeTable};
 
 /// The fields of one `#[persistent]` struct on disk. Cloning is cheap (an `Arc`).
 pub struct Fields<C = Postcard> {
@@ -32,6 +34,10 @@ struct Inner<C> {
     codec: C,
     /// A stored value that no longer decodes reads as never stored (so as its default).
     undecodable_as_missing: bool,
+    /// In a dict whose values carry type tags (format 2): the types recorded in it.
+    table: Option<TypeTable>,
+    /// Field types as traced, by type name.
+    types: Mutex<HashMap<&'static str, Arc<Described>>>,
 }
 
 impl<C> Clone for Fields<C> {
@@ -66,15 +72,43 @@ impl<C: Codec> Fields<C> {
             key_codec: &Postcard.name(),
             value_codec: &codec.name(),
             read_only: builder.config.read_only,
+            // Each field's type is recorded when the field is first set.
+            value_type: None,
         };
         let raw = RawDict::open(path, &builder.config, settings)?;
+        let table = if raw.typed() {
+            Some(TypeTable::new(raw.value_types()?))
+        } else {
+            None
+        };
         Ok(Fields {
             inner: Arc::new(Inner {
                 raw,
                 codec,
                 undecodable_as_missing: builder.config.undecodable_as_missing,
+                table,
+                types: Mutex::default(),
             }),
         })
+    }
+
+    /// `T` as this handle traced it.
+    fn described<T: DeserializeOwned>(&self) -> Arc<Described> {
+        let mut types = self
+            .inner
+            .types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        types
+            .entry(std::any::type_name::<T>())
+            .or_insert_with(|| {
+                let described = Arc::new(Described::for_codec::<T>(&self.inner.codec));
+                if let Some(table) = &self.inner.table {
+                    table.learn(&described);
+                }
+                described
+            })
+            .clone()
     }
 
     /// The directory, canonicalized.
@@ -99,31 +133,20 @@ impl<C: Codec> Fields<C> {
         self.decode_stored(field, bytes.as_deref())
     }
 
-    /// Stores `value` as `field`.
-    pub fn set<T: Serialize + ?Sized>(&self, field: &'static str, value: &T) -> Result<()> {
-        self.write(|w| w.set(field, value))
+    /// Stores `value` as `field`, a value read back as `D` (`T` itself, or the type that
+    /// decodes it through the field's serde `with` functions).
+    pub fn set<T: Serialize + ?Sized, D: DeserializeOwned>(
+        &self,
+        field: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.write(|w| w.set::<T, D>(field, value))
     }
 
     /// Removes the stored value of `field`, so that it reads as its default; returns whether
     /// there was one. Needs no decoding, so it also clears a value of an outdated type.
     pub fn reset(&self, field: &'static str) -> Result<bool> {
         self.write(|w| w.reset(field))
-    }
-
-    /// Atomically applies `f` to `field` (its stored value, or `default()`), stores the result
-    /// and returns it. `f` may run more than once if the map has to grow; only the last run
-    /// counts.
-    pub fn update<T, F>(&self, field: &'static str, default: impl Fn() -> T, mut f: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnMut(&mut T),
-    {
-        self.write(|w| {
-            let mut value = w.get(field)?.unwrap_or_else(&default);
-            f(&mut value);
-            w.set(field, &value)?;
-            Ok(value)
-        })
     }
 
     /// Runs `f` with a read snapshot: every field it reads comes from the same moment.
@@ -143,18 +166,45 @@ impl<C: Codec> Fields<C> {
     }
 
     fn decode<T: DeserializeOwned>(&self, field: &'static str, bytes: &[u8]) -> Result<T> {
-        self.inner
-            .codec
-            .decode(bytes)
-            .map_err(|source| Error::Field {
-                field,
-                type_name: std::any::type_name::<T>(),
-                source,
-            })
+        let failed = |source: BoxError| Error::Field {
+            field,
+            type_name: std::any::type_name::<T>(),
+            source,
+        };
+        let bytes = match &self.inner.table {
+            None => bytes,
+            Some(table) => table
+                .check(&self.described::<T>(), bytes)
+                .map_err(|mismatch| {
+                    failed(
+                        format!(
+                            "it was written as `{}`, which can't be read as `{}`",
+                            mismatch.stored(),
+                            mismatch.requested
+                        )
+                        .into(),
+                    )
+                })?,
+        };
+        self.inner.codec.decode(bytes).map_err(failed)
     }
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
-        encode_as(&self.inner.codec, "field", value)
+    /// `value` as stored: the tag of `D` (in a dict with tags), then the codec's bytes; and
+    /// `D`'s tag and shape to record beside it.
+    #[allow(clippy::type_complexity)]
+    fn encode<T: Serialize + ?Sized, D: DeserializeOwned>(
+        &self,
+        value: &T,
+    ) -> Result<(Vec<u8>, Option<(Tag, Vec<u8>)>)> {
+        let mut bytes = Vec::new();
+        let mut record = None;
+        if self.inner.table.is_some() {
+            let described = self.described::<D>();
+            bytes.extend_from_slice(&described.tag);
+            record = described.record();
+        }
+        encode_as_into(&self.inner.codec, "field", value, &mut bytes)?;
+        Ok((bytes, record))
     }
 
     /// `field`'s stored bytes, if any, decoded; `None` for bytes that don't decode when
@@ -218,10 +268,18 @@ impl<C: Codec> FieldsWrite<'_, '_, C> {
         self.w.with(&key, |b| self.fields.decode_stored(field, b))?
     }
 
-    /// Stores `value` as `field`, unless that is exactly what is stored already (then the
-    /// entry, with its times, is left alone).
-    pub fn set<T: Serialize + ?Sized>(&mut self, field: &'static str, value: &T) -> Result<()> {
-        let bytes = self.fields.encode(value)?;
+    /// Stores `value` as `field`, a value read back as `D` (see [`Fields::set`]), unless that
+    /// is exactly what is stored already (then the entry, with its times, is left alone).
+    pub fn set<T: Serialize + ?Sized, D: DeserializeOwned>(
+        &mut self,
+        field: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        let (bytes, record) = self.fields.encode::<T, D>(value)?;
+        if let Some((tag, shape)) = &record {
+            // A look-up in a small table when the type is recorded already.
+            self.w.record_value_type(tag, shape)?;
+        }
         let key = field_key(field)?;
         if self.w.with(&key, |stored| stored == Some(&bytes[..]))? {
             return Ok(());

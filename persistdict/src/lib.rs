@@ -80,8 +80,9 @@
 //!
 //! Modules, each importing only those listed before it:
 //!
-//! 1. `error`, `clock`, `codec`, `key` (key buffers), `commits` (our commits that changed no
-//!    value), `options` (the builder, `Durability`, `Background`).
+//! 1. `error`, `clock`, `codec`, `types` (the shapes and tags of value types), `key` (key
+//!    buffers), `commits` (our commits that changed no value), `options` (the builder,
+//!    `Durability`, `Background`).
 //! 2. `store/`: the only folder that names LMDB; `store/mod.rs` is its seam. A record is
 //!    encoded in `store/record.rs`; insertion order lives in `store/table.rs` (the `order`
 //!    B-tree and the key-order flag); settings in `store/meta.rs`.
@@ -111,6 +112,7 @@ mod options;
 mod raw;
 mod shared;
 mod store;
+mod types;
 
 /// What the macros' generated code calls. Not public API: no semver guarantee.
 #[doc(hidden)]

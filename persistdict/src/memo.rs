@@ -473,7 +473,7 @@ where
             .get(key, |key, bytes| dict.decode_value(key, bytes).map(Some))
         {
             Ok(value) => value,
-            Err(error @ Error::Decode { .. }) => {
+            Err(error @ (Error::Decode { .. } | Error::TypeChanged { .. })) => {
                 tracing::debug!(
                     function = self.config.function,
                     error = &error as &dyn std::error::Error,

@@ -21,6 +21,7 @@ use crate::key::KeyBuf;
 use crate::options::{Config, Durability, MAP_SIZE_GRANULE};
 use crate::shared::Shared;
 use crate::store::{IntegrityReport, Reader, Settings, Store, StoreConfig, Walk, WriteTxn};
+use crate::types::TAG_LEN;
 
 /// The creation and access times of an entry, and its size; see
 /// [`PersistDict::metadata`](crate::PersistDict::metadata).
@@ -31,7 +32,7 @@ pub struct Metadata {
     pub created: SystemTime,
     /// When the entry was last read or written.
     pub accessed: SystemTime,
-    /// Bytes of the encoded value.
+    /// Bytes of the encoded value (as the codec wrote it).
     pub value_size: u64,
 }
 
@@ -74,6 +75,8 @@ pub(crate) struct RawDict<V> {
     durability: Durability,
     /// This handle reads only (the store may be shared with handles that write).
     read_only: bool,
+    /// Values carry a type tag in front (format 2).
+    typed: bool,
 }
 
 impl<V> fmt::Debug for RawDict<V> {
@@ -117,7 +120,7 @@ impl<V: Clone> RawDict<V> {
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         });
-        shared.check_settings(settings)?;
+        let typed = shared.check_settings(settings)?;
         let max_idle = config.expire_after.map(duration_ms);
         let cache = Cache::new(
             config.cache_capacity,
@@ -144,7 +147,18 @@ impl<V: Clone> RawDict<V> {
             expire_after: config.expire_after,
             durability: config.durability,
             read_only: config.read_only,
+            typed,
         })
+    }
+
+    /// Whether values carry a type tag in front (`crate::types`).
+    pub(crate) fn typed(&self) -> bool {
+        self.typed
+    }
+
+    /// The value types recorded in the dict: each tag with its stored shape.
+    pub(crate) fn value_types(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.shared.value_types()
     }
 
     /// The time stamped on what is written now (ms).
@@ -278,10 +292,12 @@ impl<V: Clone> RawDict<V> {
     pub(crate) fn metadata(&self, key: &[u8]) -> Result<Option<Metadata>> {
         let store = &self.shared;
         let cutoff = self.cutoff_now();
+        // The size is the codec's bytes, without the type tag in front.
+        let tag = if self.typed { TAG_LEN } else { 0 };
         let found = store.read(|r| {
             Ok(r.get(key)?
                 .filter(|r| !expired(store, key, r.header.accessed, cutoff))
-                .map(|r| (r.header, r.value.len() as u64)))
+                .map(|r| (r.header, r.value.len().saturating_sub(tag) as u64)))
         })?;
         Ok(found.map(|(header, value_size)| {
             let accessed = header.accessed.max(store.pending_atime(key).unwrap_or(0));
@@ -477,6 +493,11 @@ pub(crate) struct RawWrite<'a, 's, V> {
 }
 
 impl<V> RawWrite<'_, '_, V> {
+    /// Records the shape of the value type tagged `tag` unless it is recorded already.
+    pub(crate) fn record_value_type(&mut self, tag: &[u8], shape: &[u8]) -> Result<()> {
+        self.txn.record_value_type(tag, shape)
+    }
+
     /// Runs `f` on the stored value bytes of `key` (`None` if it has none), including this
     /// transaction's writes, without copying them.
     pub(crate) fn with<T>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {

@@ -201,7 +201,8 @@ fn whole_struct(paths: &Paths, model: &StructModel) -> TokenStream {
         .map(|f| {
             let (name, key) = (&f.ident, &f.key);
             let value = write_arg(ident, f, &quote!(&__persistdict_state.#name));
-            quote!(__persistdict_tx.set(#key, #value)?;)
+            let decoded = decoded_type(ident, f);
+            quote!(__persistdict_tx.set::<_, #decoded>(#key, #value)?;)
         })
         .collect();
     quote! {
@@ -336,6 +337,17 @@ fn read(ident: &Ident, field: &FieldModel, source: &TokenStream) -> TokenStream 
     }
 }
 
+/// The type a field's stored value is decoded as: the field's, or its wrapper's.
+fn decoded_type(ident: &Ident, field: &FieldModel) -> TokenStream {
+    match wrapper_names(ident, field) {
+        None => {
+            let ty = &field.ty;
+            quote!(#ty)
+        }
+        Some((owned, _)) => quote!(#owned),
+    }
+}
+
 /// What to hand a setter to store the field's value at `value` (a `&field type`).
 fn write_arg(ident: &Ident, field: &FieldModel, value: &TokenStream) -> TokenStream {
     match wrapper_names(ident, field) {
@@ -372,6 +384,7 @@ fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
     let in_tx = read(ident, field, &quote!(__persistdict_tx));
     let value = write_arg(ident, field, &quote!(&value));
     let updated = write_arg(ident, field, &quote!(&__persistdict_value));
+    let decoded = decoded_type(ident, field);
     quote! {
         #[doc = #get_doc]
         #vis fn #get(&self) -> #result_ty {
@@ -380,7 +393,7 @@ fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
 
         #[doc = #set_doc]
         #vis fn #set(&self, value: #ty) -> #result_unit {
-            self.__persistdict_fields.set(#key, #value)
+            self.__persistdict_fields.set::<_, #decoded>(#key, #value)
         }
 
         #[doc = #update_doc]
@@ -388,7 +401,7 @@ fn accessors(paths: &Paths, ident: &Ident, field: &FieldModel) -> TokenStream {
             self.__persistdict_fields.write(|__persistdict_tx| {
                 let mut __persistdict_value = #in_tx.unwrap_or_else(|| -> #ty { #default });
                 f(&mut __persistdict_value);
-                __persistdict_tx.set(#key, #updated)?;
+                __persistdict_tx.set::<_, #decoded>(#key, #updated)?;
                 ::core::result::Result::Ok(__persistdict_value)
             })
         }

@@ -16,12 +16,13 @@ use serde::de::DeserializeOwned;
 pub use self::transaction::{Transaction, TransactionError, TransactionIter};
 pub use self::walk::{Iter, Keys, Values};
 use crate::codec::{Codec, Postcard, check_faithful, encode_as, encode_as_into};
-use crate::error::{BoxError, Error, KeyBytes, Result};
+use crate::error::{Error, KeyBytes, Result};
 use crate::key::Scratch;
 use crate::options::Builder;
 pub use crate::raw::{Metadata, Stats};
 use crate::raw::{RawDict, RawRead};
 use crate::store::Settings;
+use crate::types::{Described, TypeTable};
 
 /// Encoded keys and values, end to end in one buffer (one allocation for a whole `extend`).
 struct EncodedPairs {
@@ -81,6 +82,14 @@ struct Inner<V, C, KC> {
     key_codec: KC,
     /// [`Builder::undecodable_as_missing`].
     undecodable_as_missing: bool,
+    /// In a dict whose values carry type tags (format 2): `V` as it is written, and the
+    /// types recorded in the dict.
+    typed: Option<Typed>,
+}
+
+struct Typed {
+    me: Described,
+    table: TypeTable,
 }
 
 impl<K, V, C, KC> Clone for PersistDict<K, V, C, KC> {
@@ -139,19 +148,30 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
         V: Serialize + DeserializeOwned + Clone,
     {
         self.config.validate()?;
+        let me = Described::for_codec::<V>(&self.value_codec);
+        let record = me.record();
         let settings = Settings {
             key_size_limit: self.config.key_size_limit,
             key_codec: &self.key_codec.name(),
             value_codec: &self.value_codec.name(),
             read_only: self.config.read_only,
+            value_type: record.as_ref().map(|(tag, shape)| (&tag[..], &shape[..])),
         };
         let raw = RawDict::open(path.as_ref(), &self.config, settings)?;
+        let typed = if raw.typed() {
+            let table = TypeTable::new(raw.value_types()?);
+            table.learn(&me);
+            Some(Typed { me, table })
+        } else {
+            None
+        };
         Ok(PersistDict {
             inner: Arc::new(Inner {
                 raw,
                 value_codec: self.value_codec,
                 key_codec: self.key_codec,
                 undecodable_as_missing: self.config.undecodable_as_missing,
+                typed,
             }),
             marker: PhantomData,
         })
@@ -201,10 +221,21 @@ where
     /// `value` encoded by the value codec, for a write: refused if the codec would not read
     /// it back as it is (see [`Codec::round_trips`]).
     pub(crate) fn encode_value(&self, value: &V) -> Result<Vec<u8>> {
-        let codec = &self.inner.value_codec;
-        let bytes = encode_as(codec, "value", value)?;
-        check_faithful::<V, V>(codec, "value", value, &bytes)?;
+        let mut bytes = Vec::new();
+        self.encode_value_into(value, &mut bytes)?;
         Ok(bytes)
+    }
+
+    /// [`encode_value`](Self::encode_value) onto the end of `out`: the type tag, if the dict
+    /// has them, then the codec's bytes.
+    fn encode_value_into(&self, value: &V, out: &mut Vec<u8>) -> Result<()> {
+        let codec = &self.inner.value_codec;
+        if let Some(typed) = &self.inner.typed {
+            out.extend_from_slice(&typed.me.tag);
+        }
+        let start = out.len();
+        encode_as_into(codec, "value", value, out)?;
+        check_faithful::<V, V>(codec, "value", value, &out[start..])
     }
 
     /// `key` encoded by the key codec, for a write: refused if the codec would not read it
@@ -218,28 +249,49 @@ where
 
     /// The value stored under encoded `key` as bytes, decoded as `V`.
     pub(crate) fn decode_value(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
-        self.inner
-            .value_codec
-            .decode(bytes)
-            .map_err(|source| self.decode_error(key, source))
+        self.decode_or(key, bytes, |error| Err(self.show_key(error)))
     }
 
     /// The value stored under encoded `key` as bytes, decoded as `V`; `None` when it doesn't
-    /// decode and the dict treats such values as missing.
+    /// decode (or was written as a type `V` can't read) and the dict treats such values as
+    /// missing.
     pub(crate) fn decode_found(&self, key: &[u8], bytes: &[u8]) -> Result<Option<V>> {
-        match self.inner.value_codec.decode(bytes) {
-            Ok(value) => Ok(Some(value)),
-            Err(_) if self.inner.undecodable_as_missing => Ok(None),
-            Err(source) => Err(self.decode_error(key, source)),
+        if self.inner.undecodable_as_missing {
+            self.decode_or(key, bytes, |_| Ok(None))
+        } else {
+            self.decode_value(key, bytes).map(Some)
         }
     }
 
-    fn decode_error(&self, key: &[u8], source: BoxError) -> Error {
-        self.show_key(Error::Decode {
-            key: KeyBytes::new(key),
-            type_name: std::any::type_name::<V>(),
-            source,
-        })
+    /// Decodes stored value bytes, checking their type tag first; what can't be read is
+    /// handed to `failed` as the error it is (its key not shown yet).
+    fn decode_or<T: From<V>>(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+        failed: impl FnOnce(Error) -> Result<T>,
+    ) -> Result<T> {
+        let bytes = match &self.inner.typed {
+            None => bytes,
+            Some(typed) => match typed.table.check(&typed.me, bytes) {
+                Ok(rest) => rest,
+                Err(mismatch) => {
+                    return failed(Error::TypeChanged {
+                        key: KeyBytes::new(key),
+                        stored: mismatch.stored(),
+                        requested: mismatch.requested,
+                    });
+                }
+            },
+        };
+        match self.inner.value_codec.decode(bytes) {
+            Ok(value) => Ok(T::from(value)),
+            Err(source) => failed(Error::Decode {
+                key: KeyBytes::new(key),
+                type_name: std::any::type_name::<V>(),
+                source,
+            }),
+        }
     }
 
     /// `error` with the key it names shown as the program wrote it, where the key's bytes
@@ -585,14 +637,13 @@ where
             bytes: Vec::new(),
             ends: Vec::with_capacity(items.size_hint().0),
         };
-        let (key_codec, value_codec) = (&self.inner.key_codec, &self.inner.value_codec);
+        let key_codec = &self.inner.key_codec;
         for (k, v) in items {
             let start = encoded.bytes.len();
             encode_as_into(key_codec, "key", &k, &mut encoded.bytes)?;
             let key_end = encoded.bytes.len();
-            encode_as_into(value_codec, "value", &v, &mut encoded.bytes)?;
+            self.encode_value_into(&v, &mut encoded.bytes)?;
             check_faithful::<K, K>(key_codec, "key", &k, &encoded.bytes[start..key_end])?;
-            check_faithful::<V, V>(value_codec, "value", &v, &encoded.bytes[key_end..])?;
             encoded.ends.push((key_end, encoded.bytes.len()));
         }
         Ok(encoded)
