@@ -248,6 +248,30 @@ fn a_stored_value_that_no_longer_decodes_is_a_miss_and_is_overwritten() {
     assert_eq!(dict.get(&key[..]).unwrap(), Some(10));
 }
 
+static SIGNED: AtomicUsize = AtomicUsize::new(0);
+
+#[memoize(path = "persistdict-tests/memo-signed")]
+fn unsigned(x: u32) -> u64 {
+    SIGNED.fetch_add(1, Ordering::SeqCst);
+    u64::from(x) * 10
+}
+
+#[test]
+fn a_result_stored_as_another_type_of_the_same_bytes_is_recomputed_not_misread() {
+    unsigned_memo().dict().unwrap().clear().unwrap();
+    assert_eq!(unsigned(1), 10);
+    let dict = unsigned_memo().dict().unwrap();
+    let key = dict.keys().next().unwrap().unwrap();
+    // An `i64` of -5 has bytes a `u64` would read as 9.
+    let other: PersistDict<Vec<u8>, i64> = PersistDict::builder()
+        .durability(Durability::Eventual)
+        .open(dict.path())
+        .unwrap();
+    other.insert(key.clone(), -5).unwrap();
+    assert_eq!(unsigned(1), 10);
+    assert_eq!(SIGNED.load(Ordering::SeqCst), 2);
+}
+
 static UNCACHED: AtomicUsize = AtomicUsize::new(0);
 
 // `/dev/null` is not a directory, so no directory can be made under it.

@@ -349,8 +349,9 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the stored value can't be decoded as `V` (for example because
-    /// `V` changed since it was written); the entry is left as it is.
+    /// [`Error::TypeChanged`] when the value was written as a type `V` can't read, and
+    /// [`Error::Decode`] when it can't be decoded as `V`; the entry is left as it is (see
+    /// [`Builder::undecodable_as_missing`](crate::Builder::undecodable_as_missing)).
     pub fn get<Q>(&self, key: &Q) -> Result<Option<V>>
     where
         K: Borrow<Q>,
@@ -395,7 +396,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the stored value can't be decoded; the entry is then kept.
+    /// [`Error::TypeChanged`] / [`Error::Decode`] when the stored value can't be read as `V`;
+    /// the entry is then kept.
     pub fn take<Q>(&self, key: &Q) -> Result<Option<V>>
     where
         K: Borrow<Q>,
@@ -446,7 +448,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the stored value can't be decoded; `f` is then not called and
+    /// [`Error::TypeChanged`] / [`Error::Decode`] when the stored value can't be read as `V`;
+    /// `f` is then not called and
     /// nothing changes.
     ///
     /// # Why a closure and not an `entry` guard
@@ -545,7 +548,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the old value can't be decoded as `V`; nothing is written then.
+    /// [`Error::TypeChanged`] / [`Error::Decode`] when the old value can't be read as `V`;
+    /// nothing is written then.
     ///
     /// # Examples
     ///
@@ -580,7 +584,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] / [`Error::DecodeKey`] for an entry that doesn't decode; the walk
+    /// [`Error::TypeChanged`], [`Error::Decode`] or [`Error::DecodeKey`] for an entry that
+    /// can't be read; the walk
     /// stops there, and what it removed before stays removed.
     ///
     /// # Examples

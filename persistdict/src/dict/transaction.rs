@@ -137,7 +137,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the stored value can't be decoded; it is then not removed.
+    /// [`Error::TypeChanged`] / [`Error::Decode`] when the stored value can't be read as `V`;
+    /// it is then not removed.
     pub fn take<Q>(&mut self, key: &Q) -> Result<Option<V>>
     where
         K: Borrow<Q>,
