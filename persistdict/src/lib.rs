@@ -321,8 +321,9 @@ pub use persistdict_derive::persistent;
 /// A plain `T` is stored. For `Result<T, E>` (including aliases such as `io::Result<T>`) only
 /// `Ok` values are stored: errors are returned and not cached. For `Option<T>` only `Some`
 /// is stored. `store_all = true` stores every result, errors and `None` included (the whole
-/// return type must then be serializable). A stored value that no longer decodes (the
-/// return type changed) is a miss, and is overwritten.
+/// return type must then be serializable). A stored value written as another return type
+/// (each value carries a tag of its type's shape), or that no longer decodes, is a miss, and
+/// is overwritten: never a result of another type read as this one.
 ///
 /// # Failures and concurrency
 ///
