@@ -104,7 +104,7 @@ impl<V: Clone> RawDict<V> {
     /// Opens the dict in `path` with `config`, checking (or, for a new dict, storing) the
     /// `settings` that decide where entries are, and starts its worker.
     pub(crate) fn open(path: &Path, config: &Config, settings: Settings<'_>) -> Result<Self> {
-        let shared = Shared::open(path, &store_config(config))?;
+        let shared = Shared::open(path, &store_config(config, &settings))?;
         if shared.read_only() && !config.read_only {
             return Err(Error::InvalidOption {
                 option: "read_only",
@@ -432,7 +432,7 @@ fn duration_ms(duration: Duration) -> u64 {
 
 /// What the store is opened with: the builder's settings, the map size rounded up to whole
 /// granules.
-fn store_config(config: &Config) -> StoreConfig {
+fn store_config(config: &Config, settings: &Settings<'_>) -> StoreConfig {
     StoreConfig {
         map_size: config
             .map_size
@@ -442,6 +442,11 @@ fn store_config(config: &Config) -> StoreConfig {
         read_only: config.read_only,
         clock: config.clock.clone(),
         key_size_limit: config.key_size_limit,
+        initial_settings: if config.read_only {
+            Vec::new()
+        } else {
+            settings.initial()
+        },
     }
 }
 

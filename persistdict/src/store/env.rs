@@ -50,6 +50,9 @@ pub(crate) struct StoreConfig {
     /// Keys whose encoding is longer than this are stored under a digest (see `slot.rs`).
     /// Every handle on the store uses the same: the settings check at open refuses another.
     pub(crate) key_size_limit: usize,
+    /// What a new dict stores in `info` (`Settings::initial`), written in the commit that
+    /// creates its databases, so that creating a dict costs one durable commit.
+    pub(crate) initial_settings: Vec<(String, Vec<u8>)>,
 }
 
 /// The databases of a dict's environment.
@@ -170,7 +173,7 @@ impl Store {
         } else {
             // Readers of processes that died keep their slot until cleared.
             env.clear_stale_readers().map_err(storage)?;
-            create_databases(&env)?
+            create_databases(&env, &config.initial_settings)?
         };
         Ok(Store {
             env: UnsafeCell::new(ManuallyDrop::new(env)),
@@ -415,8 +418,17 @@ impl Store {
     }
 
     /// The error for `error` from LMDB: a full disk is [`Error::NoSpace`].
+    ///
+    /// LMDB reports a short write as `EIO`, and a write the disk has room for only in part
+    /// is short rather than failing with `ENOSPC`; so an `EIO` while the filesystem is (all
+    /// but) full counts as a full disk too.
     pub(super) fn error(&self, error: heed::Error) -> Error {
-        if os_code(&error) == Some(libc::ENOSPC) {
+        let full = match os_code(&error) {
+            Some(libc::ENOSPC | libc::EDQUOT) => true,
+            Some(libc::EIO) => files::nearly_full(&self.path),
+            _ => false,
+        };
+        if full {
             Error::NoSpace {
                 path: self.path.clone(),
             }

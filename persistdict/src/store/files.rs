@@ -110,6 +110,15 @@ fn live_holder(lock: &File) -> bool {
     asked != 0 || i32::from(range.l_type) != libc::F_UNLCK
 }
 
+/// Whether the filesystem of the dict in `dir` has less room than one large write (1 MiB)
+/// for an unprivileged writer.
+pub(super) fn nearly_full(dir: &Path) -> bool {
+    File::open(dir.join("data.mdb"))
+        .ok()
+        .and_then(|file| free_bytes(&file))
+        .is_some_and(|free| free < 1 << 20)
+}
+
 /// Bytes free for an unprivileged writer on the filesystem of `file`, if it says.
 fn free_bytes(file: &File) -> Option<u64> {
     // SAFETY: `statvfs` is a plain C struct, valid all zero.

@@ -3,6 +3,7 @@
 //! shapes of the types its values were written as; and the `init_once` flag.
 
 use super::env::{Reader, Store, WriteTxn, corrupt, storage};
+use super::table::INFO_KEY_ORDER;
 use crate::error::{Error, Result};
 use crate::types::hex;
 
@@ -35,6 +36,30 @@ pub(crate) struct Settings<'a> {
     /// The tag and stored shape of the type the handle writes values as, recorded if the dict
     /// has no record of it yet (and writes typed values).
     pub(crate) value_type: Option<(&'a [u8], &'a [u8])>,
+}
+
+impl Settings<'_> {
+    /// What a new dict stores in `info`: the format version, these settings, the key-order
+    /// flag of an empty dict, and the value type if there is one.
+    pub(crate) fn initial(&self) -> Vec<(String, Vec<u8>)> {
+        let mut initial = vec![
+            (INFO_FORMAT.to_owned(), FORMAT_VERSION.to_le_bytes().to_vec()),
+            (
+                INFO_KEY_SIZE_LIMIT.to_owned(),
+                (self.key_size_limit as u32).to_le_bytes().to_vec(),
+            ),
+            (INFO_KEY_CODEC.to_owned(), self.key_codec.as_bytes().to_vec()),
+            (
+                INFO_VALUE_CODEC.to_owned(),
+                self.value_codec.as_bytes().to_vec(),
+            ),
+            (INFO_KEY_ORDER.to_owned(), vec![1]),
+        ];
+        if let Some((tag, shape)) = self.value_type {
+            initial.push((type_key(tag), shape.to_vec()));
+        }
+        initial
+    }
 }
 
 impl Store {
@@ -111,15 +136,16 @@ impl Store {
             _ => {}
         }
         self.write(|w| {
+            // A dict created by this process has its settings from the commit that created
+            // its databases; this is for one that has none.
             let format = if let Some(format) = check(&|name| w.as_read().info_get(name))? {
                 format
             } else {
-                w.info_put(INFO_FORMAT, &FORMAT_VERSION.to_le_bytes())?;
-                for (info_key, _, value) in expected {
-                    w.info_put(info_key, value)?;
-                }
-                if w.len()? == 0 {
-                    w.start_key_order()?;
+                let empty = w.len()? == 0;
+                for (name, value) in settings.initial() {
+                    if name != INFO_KEY_ORDER || empty {
+                        w.info_put(&name, &value)?;
+                    }
                 }
                 FORMAT_VERSION
             };

@@ -105,16 +105,27 @@ pub(super) fn open_env(
 
 pub(super) type Databases = (Db, Db, Db, Database<'static, Str, Bytes>, Db);
 
-/// Creates (or opens) the databases of a dict, in one commit.
-pub(super) fn create_databases(env: &Env<WithoutTls>) -> Result<Databases> {
+/// Creates (or opens) the databases of a dict, in one commit; a dict that has no settings
+/// yet gets `initial` in `info` in the same commit.
+pub(super) fn create_databases(
+    env: &Env<WithoutTls>,
+    initial: &[(String, Vec<u8>)],
+) -> Result<Databases> {
     let wtxn = env.write_txn().map_err(storage)?;
     env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+        let entries = opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?;
+        let hashed = opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?;
+        let order = opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?;
+        let info = opener.create_database::<Str, Bytes>(wtxn, Some("info"))?;
+        let quarantine = opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?;
+        // The settings check at open reads the first of them; writing none keeps it.
+        if info.is_empty(wtxn)? && order.is_empty(wtxn)? {
+            for (name, value) in initial {
+                info.put(wtxn, name, value)?;
+            }
+        }
         Ok(CommitOrAbort::<_, ()>::Commit((
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("entries"))?,
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("hashed"))?,
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?,
-            opener.create_database::<Str, Bytes>(wtxn, Some("info"))?,
-            opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?,
+            entries, hashed, order, info, quarantine,
         )))
     })
     .map_err(storage)
