@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, WithoutTls};
 use persistdict::{Background, Clock, Codec, Durability, PersistDict, Postcard, memoize};
@@ -773,6 +773,73 @@ fn million() {
     );
 }
 
+/// Random gets from 1, 2 and 4 threads at once, each thread through its own part of the
+/// shuffled keys; throughput is gets per second over all threads, so scaling is the ratio
+/// of a row to its 1-thread row. "raw heed" begins a read transaction per get, as the dict
+/// does; in heed's `WithoutTls` mode each begin takes LMDB's reader-table mutex. "raw heed,
+/// one transaction" keeps one read transaction per thread for all its gets: the ceiling of
+/// LMDB's lock-free readers.
+fn threads(c: &mut Criterion) {
+    let keys = shuffled();
+    let sides = read_sides(&keys);
+    let mut g = c.benchmark_group("random gets by threads");
+    for threads in [1_usize, 2, 4] {
+        g.throughput(Throughput::Elements(threads as u64));
+        let run = |b: &mut criterion::Bencher<'_>, get: &(dyn Fn(&str) + Sync)| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let keys = &keys;
+                        s.spawn(move || {
+                            let mut at = Cycle {
+                                keys,
+                                at: t * keys.len() / threads,
+                            };
+                            for _ in 0..iters {
+                                get(at.next());
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        };
+        g.bench_function(BenchmarkId::new("raw heed", threads), |b| {
+            run(b, &|k| drop(black_box(sides.raw.get(k))));
+        });
+        g.bench_function(BenchmarkId::new("raw heed, one transaction", threads), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let (keys, raw) = (&keys, &sides.raw);
+                        s.spawn(move || {
+                            let rtxn = raw.env.read_txn().unwrap();
+                            let mut at = Cycle {
+                                keys,
+                                at: t * keys.len() / threads,
+                            };
+                            for _ in 0..iters {
+                                let k = at.next();
+                                black_box(raw.db.get(&rtxn, k.as_bytes()).unwrap().map(decode));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        });
+        g.bench_function(BenchmarkId::new("dict, cache off", threads), |b| {
+            run(b, &|k| drop(black_box(sides.cold.get(k).unwrap())));
+        });
+        g.bench_function(BenchmarkId::new("dict, cache hit", threads), |b| {
+            run(b, &|k| drop(black_box(sides.warm.get(k).unwrap())));
+        });
+    }
+    g.finish();
+}
+
 fn main() {
     // Alone in a fresh process, the memory figures are the dict's own.
     if std::env::var_os("PERSISTDICT_BENCH_MILLION_ONLY").is_some() {
@@ -784,6 +851,7 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     reads(&mut c);
+    threads(&mut c);
     writes(&mut c);
     rewrites(&mut c);
     overwrites(&mut c);
