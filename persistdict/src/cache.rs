@@ -14,10 +14,14 @@
 //! Some commits of this process change no value: the worker's flushes of access times. They
 //! are listed in [`QuietCommits`] (`commits.rs`), and a cache counts them as accounted for, so
 //! a flush every `flush_interval` does not empty every cache of the store.
+//!
+//! The cache is split into shards by a hash of the key, each behind its own lock, so that
+//! hits from several threads rarely wait for each other. Each shard keeps the invariant above
+//! on its own, with its own `known`: a shard is a small cache of the keys that hash to it.
 
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lru::LruCache;
 
@@ -34,7 +38,10 @@ pub(crate) enum Change<V> {
 
 /// The cache of one handle (see the module docs).
 pub(crate) struct Cache<V> {
-    state: Option<Mutex<State<V>>>,
+    /// Empty when caching is off; else a power of two of shards.
+    shards: Box<[Mutex<State<V>>]>,
+    room: Room,
+    hasher: hashbrown::DefaultHashBuilder,
     quiet: Arc<QuietCommits>,
     /// See [`Cache::new`].
     max_idle: Option<u64>,
@@ -43,7 +50,9 @@ pub(crate) struct Cache<V> {
 }
 
 struct State<V> {
-    /// Values, with the time (ms) this cache last reported an access to the key.
+    /// Values, with the time (ms) this cache last reported an access to the key. Unbounded:
+    /// the cache's [`Room`] bounds all shards together, so that keys that happen to hash to
+    /// one shard more than to others don't evict each other while the cache has room.
     lru: LruCache<KeyBuf, (V, u64)>,
     known: u64,
     hits: u64,
@@ -55,6 +64,38 @@ struct State<V> {
 /// Access times of cached keys are therefore exact to within a second.
 pub(crate) const TOUCH_INTERVAL_MS: u64 = 1_000;
 
+/// How many entries the shards hold together, and may.
+struct Room {
+    capacity: usize,
+    entries: AtomicUsize,
+}
+
+impl<V> State<V> {
+    /// Caches `entry` under `key`; at capacity, this shard's least recently used entry makes
+    /// room.
+    fn insert(&mut self, key: &[u8], entry: (V, u64), room: &Room) {
+        if self.lru.put(KeyBuf::from_slice(key), entry).is_some() {
+            return;
+        }
+        if room.entries.load(Ordering::Relaxed) >= room.capacity && self.lru.len() > 1 {
+            self.lru.pop_lru();
+        } else {
+            room.entries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&mut self, key: &[u8], room: &Room) {
+        if self.lru.pop(key).is_some() {
+            room.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn clear(&mut self, room: &Room) {
+        room.entries.fetch_sub(self.lru.len(), Ordering::Relaxed);
+        self.lru.clear();
+    }
+}
+
 impl<V: Clone> State<V> {
     /// See [`Cache::get`].
     fn lookup(
@@ -64,12 +105,13 @@ impl<V: Clone> State<V> {
         now: u64,
         quiet: &QuietCommits,
         max_idle: Option<u64>,
+        room: &Room,
     ) -> Option<(V, bool)> {
         if self.known != last_txn_id {
             let quiet = quiet.cover(self.known, last_txn_id);
             self.known = last_txn_id;
             if !quiet {
-                self.lru.clear();
+                self.clear(room);
                 return None;
             }
         }
@@ -92,26 +134,51 @@ impl<V: Clone> Cache<V> {
     /// value-neutral commits `quiet` lists. An entry this cache has not seen used for
     /// `max_idle` ms (the dict's expiry) is a miss.
     pub(crate) fn new(capacity: usize, quiet: Arc<QuietCommits>, max_idle: Option<u64>) -> Self {
-        let state = NonZeroUsize::new(capacity).map(|cap| {
-            Mutex::new(State {
-                lru: LruCache::new(cap),
-                known: 0,
-                hits: 0,
-                misses: 0,
-            })
-        });
+        // At least 8 entries a shard, so that a small cache stays close to an LRU of its size.
+        let count = (capacity / 8).clamp(1, MAX_SHARDS).next_power_of_two().min(MAX_SHARDS);
+        let shards = if capacity == 0 {
+            Box::default()
+        } else {
+            (0..count)
+                .map(|_| {
+                    Mutex::new(State {
+                        lru: LruCache::unbounded(),
+                        known: 0,
+                        hits: 0,
+                        misses: 0,
+                    })
+                })
+                .collect()
+        };
         Cache {
-            state,
+            shards,
+            room: Room {
+                capacity,
+                entries: AtomicUsize::new(0),
+            },
+            hasher: hashbrown::DefaultHashBuilder::default(),
             quiet,
             max_idle,
             uncached: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> Option<std::sync::MutexGuard<'_, State<V>>> {
-        self.state
-            .as_ref()
-            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+    /// The index of `key`'s shard.
+    fn shard_of(&self, key: &[u8]) -> usize {
+        if self.shards.len() == 1 {
+            return 0;
+        }
+        // The top bits: each shard's map indexes its buckets with the low ones.
+        let hash = self.hasher.hash_one(key);
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    /// The shard of `key`, locked; `None` when caching is off.
+    fn lock(&self, key: &[u8]) -> Option<MutexGuard<'_, State<V>>> {
+        if self.shards.is_empty() {
+            return None;
+        }
+        Some(lock(&self.shards[self.shard_of(key)]))
     }
 
     /// The cached value of `key`, if it is still the stored one, and whether the access at
@@ -123,11 +190,18 @@ impl<V: Clone> Cache<V> {
         last_txn_id: impl FnOnce() -> u64,
         now: u64,
     ) -> Option<(V, bool)> {
-        let Some(mut state) = self.lock() else {
+        let Some(mut state) = self.lock(key) else {
             self.uncached.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let found = state.lookup(key, last_txn_id(), now, &self.quiet, self.max_idle);
+        let found = state.lookup(
+            key,
+            last_txn_id(),
+            now,
+            &self.quiet,
+            self.max_idle,
+            &self.room,
+        );
         if found.is_some() {
             state.hits += 1;
         } else {
@@ -139,67 +213,88 @@ impl<V: Clone> Cache<V> {
     /// Caches `value`, read in a snapshot at transaction id `snapshot` and reported as
     /// accessed at `now`.
     pub(crate) fn put_read(&self, key: &[u8], value: V, snapshot: u64, now: u64) {
-        if let Some(mut state) = self.lock()
+        if let Some(mut state) = self.lock(key)
             && state.known == snapshot
         {
-            state.lru.put(KeyBuf::from_slice(key), (value, now));
+            state.insert(key, (value, now), &self.room);
         }
     }
 
-    /// Accounts for our own commit `txn_id` and what it did to keys.
+    /// Accounts for our own commit `txn_id` and what it did to keys, in every shard.
     pub(crate) fn committed<B: AsRef<[u8]>>(
         &self,
         txn_id: u64,
         changes: impl IntoIterator<Item = (B, Change<V>)>,
     ) {
-        let Some(mut state) = self.lock() else { return };
-        if txn_id > state.known
-            && (txn_id == state.known + 1 || self.quiet.cover(state.known, txn_id - 1))
-        {
-            for (key, change) in changes {
-                match change {
-                    Change::Put(value) => {
-                        // A write stores its own access time; the next hit reports again.
-                        state.lru.put(KeyBuf::from_slice(key.as_ref()), (value, 0));
-                    }
-                    Change::Forget => {
-                        state.lru.pop(key.as_ref());
+        if self.shards.is_empty() {
+            return;
+        }
+        let mut changes: Vec<(usize, B, Option<Change<V>>)> = changes
+            .into_iter()
+            .map(|(key, change)| (self.shard_of(key.as_ref()), key, Some(change)))
+            .collect();
+        for (index, shard) in self.shards.iter().enumerate() {
+            let mut state = lock(shard);
+            let mine = changes.iter_mut().filter(|(s, _, _)| *s == index);
+            if txn_id > state.known
+                && (txn_id == state.known + 1 || self.quiet.cover(state.known, txn_id - 1))
+            {
+                for (_, key, change) in mine {
+                    match change.take() {
+                        Some(Change::Put(value)) => {
+                            // A write stores its own access time; the next hit reports again.
+                            state.insert(key.as_ref(), (value, 0), &self.room);
+                        }
+                        Some(Change::Forget) | None => state.remove(key.as_ref(), &self.room),
                     }
                 }
-            }
-            state.known = txn_id;
-        } else if txn_id > state.known {
-            // Commits we did not see came first.
-            state.lru.clear();
-            state.known = txn_id;
-        } else {
-            // A later commit was accounted for already (and emptied the cache, since this one
-            // was not applied); values cached since are from snapshots newer than ours.
-            for (key, _) in changes {
-                state.lru.pop(key.as_ref());
+                state.known = txn_id;
+            } else if txn_id > state.known {
+                // Commits we did not see came first.
+                state.clear(&self.room);
+                state.known = txn_id;
+            } else {
+                // A later commit was accounted for already (and emptied the shard, since this
+                // one was not applied); values cached since are from snapshots newer than ours.
+                for (_, key, _) in mine {
+                    state.remove(key.as_ref(), &self.room);
+                }
             }
         }
     }
 
     /// Accounts for our own commit `txn_id` that changed keys we don't list (clear, expiry).
     pub(crate) fn committed_unknown(&self, txn_id: u64) {
-        if let Some(mut state) = self.lock() {
-            state.lru.clear();
+        for shard in &self.shards {
+            let mut state = lock(shard);
+            state.clear(&self.room);
             state.known = state.known.max(txn_id);
         }
     }
 
+    /// `f` of each shard's state, summed.
+    fn sum(&self, f: impl Fn(&State<V>) -> u64) -> u64 {
+        self.shards.iter().map(|shard| f(&lock(shard))).sum()
+    }
+
     pub(crate) fn hits(&self) -> u64 {
-        self.lock().map_or(0, |s| s.hits)
+        self.sum(|s| s.hits)
     }
 
     pub(crate) fn misses(&self) -> u64 {
-        self.uncached.load(Ordering::Relaxed) + self.lock().map_or(0, |s| s.misses)
+        self.uncached.load(Ordering::Relaxed) + self.sum(|s| s.misses)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().map_or(0, |s| s.lru.len())
+        self.sum(|s| s.lru.len() as u64) as usize
     }
+}
+
+/// The most shards a cache is split into.
+const MAX_SHARDS: usize = 16;
+
+fn lock<V>(shard: &Mutex<State<V>>) -> MutexGuard<'_, State<V>> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -314,6 +409,50 @@ mod tests {
             None,
             "the store decides after a write"
         );
+    }
+
+    #[test]
+    fn every_shard_of_a_large_cache_notices_a_foreign_commit_and_applies_ours() {
+        let cache = Cache::new(1_024, Arc::default(), None);
+        assert_eq!(cache.shards.len(), MAX_SHARDS);
+        let keys: Vec<Vec<u8>> = (0..200_u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        for key in &keys {
+            get(&cache, key, 5);
+            cache.put_read(key, 1, 5, 0);
+        }
+        assert_eq!(cache.len(), keys.len());
+        assert!(keys.iter().all(|k| get(&cache, k, 5) == Some(1)));
+        cache.committed(6, keys.iter().map(|k| (k.clone(), Change::Put(2))));
+        assert!(keys.iter().all(|k| get(&cache, k, 6) == Some(2)));
+        assert!(
+            keys.iter().all(|k| get(&cache, k, 7).is_none()),
+            "commit 7 was not ours"
+        );
+        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.hits(), 400);
+    }
+
+    #[test]
+    fn the_shards_together_hold_about_the_capacity_and_keep_a_cycle_that_fits() {
+        let cache = Cache::new(100, Arc::default(), None);
+        get(&cache, b"k", 5);
+        for i in 0..1_000_u32 {
+            get(&cache, &i.to_le_bytes(), 5);
+            cache.put_read(&i.to_le_bytes(), 1, 5, 0);
+        }
+        assert!((100..100 + MAX_SHARDS).contains(&cache.len()), "{}", cache.len());
+        // Keys that fit are all kept, however they fall into shards.
+        let cache = Cache::new(1_000, Arc::default(), None);
+        get(&cache, b"k", 5);
+        for round in 0..3 {
+            for i in 0..1_000_u32 {
+                let key = i.to_le_bytes();
+                if get(&cache, &key, 5).is_none() {
+                    assert_eq!(round, 0, "key {i} was evicted");
+                    cache.put_read(&key, 1, 5, 0);
+                }
+            }
+        }
     }
 
     #[test]
