@@ -808,28 +808,31 @@ fn threads(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("raw heed", threads), |b| {
             run(b, &|k| drop(black_box(sides.raw.get(k))));
         });
-        g.bench_function(BenchmarkId::new("raw heed, one transaction", threads), |b| {
-            b.iter_custom(|iters| {
-                let start = Instant::now();
-                std::thread::scope(|s| {
-                    for t in 0..threads {
-                        let (keys, raw) = (&keys, &sides.raw);
-                        s.spawn(move || {
-                            let rtxn = raw.env.read_txn().unwrap();
-                            let mut at = Cycle {
-                                keys,
-                                at: t * keys.len() / threads,
-                            };
-                            for _ in 0..iters {
-                                let k = at.next();
-                                black_box(raw.db.get(&rtxn, k.as_bytes()).unwrap().map(decode));
-                            }
-                        });
-                    }
+        g.bench_function(
+            BenchmarkId::new("raw heed, one transaction", threads),
+            |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for t in 0..threads {
+                            let (keys, raw) = (&keys, &sides.raw);
+                            s.spawn(move || {
+                                let rtxn = raw.env.read_txn().unwrap();
+                                let mut at = Cycle {
+                                    keys,
+                                    at: t * keys.len() / threads,
+                                };
+                                for _ in 0..iters {
+                                    let k = at.next();
+                                    black_box(raw.db.get(&rtxn, k.as_bytes()).unwrap().map(decode));
+                                }
+                            });
+                        }
+                    });
+                    start.elapsed()
                 });
-                start.elapsed()
-            });
-        });
+            },
+        );
         g.bench_function(BenchmarkId::new("dict, cache off", threads), |b| {
             run(b, &|k| drop(black_box(sides.cold.get(k).unwrap())));
         });

@@ -135,7 +135,10 @@ impl<V: Clone> Cache<V> {
     /// `max_idle` ms (the dict's expiry) is a miss.
     pub(crate) fn new(capacity: usize, quiet: Arc<QuietCommits>, max_idle: Option<u64>) -> Self {
         // At least 8 entries a shard, so that a small cache stays close to an LRU of its size.
-        let count = (capacity / 8).clamp(1, MAX_SHARDS).next_power_of_two().min(MAX_SHARDS);
+        let count = (capacity / 8)
+            .clamp(1, MAX_SHARDS)
+            .next_power_of_two()
+            .min(MAX_SHARDS);
         let shards = if capacity == 0 {
             Box::default()
         } else {
@@ -440,7 +443,11 @@ mod tests {
             get(&cache, &i.to_le_bytes(), 5);
             cache.put_read(&i.to_le_bytes(), 1, 5, 0);
         }
-        assert!((100..100 + MAX_SHARDS).contains(&cache.len()), "{}", cache.len());
+        assert!(
+            (100..100 + MAX_SHARDS).contains(&cache.len()),
+            "{}",
+            cache.len()
+        );
         // Keys that fit are all kept, however they fall into shards.
         let cache = Cache::new(1_000, Arc::default(), None);
         get(&cache, b"k", 5);

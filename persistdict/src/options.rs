@@ -189,9 +189,11 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
         self
     }
 
-    /// How many decoded values the in-memory cache keeps (default 128; 0 turns it off).
-    /// The cache is coherent across processes: a value another process wrote is never
-    /// served stale.
+    /// How many decoded values the in-memory cache keeps (default 128; 0 turns it off). The
+    /// cache is split into up to 16 shards with locks of their own, so that threads reading
+    /// at once rarely wait for each other; they share this capacity, which each may pass by
+    /// one entry. The cache is coherent across processes: a value another process wrote is
+    /// never served stale.
     pub fn cache_capacity(mut self, entries: usize) -> Self {
         self.config.cache_capacity = entries;
         self

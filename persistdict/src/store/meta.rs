@@ -43,12 +43,18 @@ impl Settings<'_> {
     /// flag of an empty dict, and the value type if there is one.
     pub(crate) fn initial(&self) -> Vec<(String, Vec<u8>)> {
         let mut initial = vec![
-            (INFO_FORMAT.to_owned(), FORMAT_VERSION.to_le_bytes().to_vec()),
+            (
+                INFO_FORMAT.to_owned(),
+                FORMAT_VERSION.to_le_bytes().to_vec(),
+            ),
             (
                 INFO_KEY_SIZE_LIMIT.to_owned(),
                 (self.key_size_limit as u32).to_le_bytes().to_vec(),
             ),
-            (INFO_KEY_CODEC.to_owned(), self.key_codec.as_bytes().to_vec()),
+            (
+                INFO_KEY_CODEC.to_owned(),
+                self.key_codec.as_bytes().to_vec(),
+            ),
             (
                 INFO_VALUE_CODEC.to_owned(),
                 self.value_codec.as_bytes().to_vec(),
