@@ -225,18 +225,40 @@ fn values_of_an_enum_that_gained_a_variant_still_read() {
 }
 
 #[test]
-fn a_struct_whose_fields_were_reordered_is_an_error_not_a_swapped_value() {
+fn a_struct_whose_fields_were_reordered_reads_each_field_by_name_never_swapped() {
     let dir = common::tempdir();
     {
         let d: PersistDict<u32, shapes_v1::Point> = PersistDict::open(dir.path()).unwrap();
         d.insert(1, shapes_v1::Point { x: 1, y: 2 }).unwrap();
     }
     let d: PersistDict<u32, shapes_v2::Point> = PersistDict::open(dir.path()).unwrap();
+    assert_eq!(d.get(&1).unwrap(), Some(shapes_v2::Point { y: 2, x: 1 }));
+}
+
+mod shapes_v3 {
+    use serde::{Deserialize, Serialize};
+
+    /// `Point` whose `x` became a `u32`.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub(crate) struct Point {
+        pub(crate) x: u32,
+        pub(crate) y: i32,
+    }
+}
+
+#[test]
+fn a_struct_field_whose_type_changed_is_a_type_changed_error_even_where_the_value_fits() {
+    let dir = common::tempdir();
+    {
+        let d: PersistDict<u32, shapes_v1::Point> = PersistDict::open(dir.path()).unwrap();
+        d.insert(1, shapes_v1::Point { x: 1, y: 2 }).unwrap();
+    }
+    let d: PersistDict<u32, shapes_v3::Point> = PersistDict::open(dir.path()).unwrap();
     let err = d.get(&1).unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("Point { x: i32, y: i32 }")
-            && message.contains("Point { y: i32, x: i32 }"),
+            && message.contains("Point { x: u32, y: i32 }"),
         "{message}"
     );
 }

@@ -173,18 +173,24 @@ impl<C: Codec> Fields<C> {
         };
         let bytes = match &self.inner.table {
             None => bytes,
-            Some(table) => table
-                .check(&self.described::<T>(), bytes)
-                .map_err(|mismatch| {
-                    failed(
+            Some(table) => match table.check(&self.described::<T>(), bytes) {
+                Ok(rest) => rest,
+                Err(mismatch) => {
+                    if self.inner.codec.name() == Postcard.name()
+                        && let Some(value) = table.evolve::<T>(bytes)
+                    {
+                        return Ok(value);
+                    }
+                    return Err(failed(
                         format!(
                             "it was written as `{}`, which can't be read as `{}`",
                             mismatch.stored(),
                             mismatch.requested
                         )
                         .into(),
-                    )
-                })?,
+                    ));
+                }
+            },
         };
         self.inner.codec.decode(bytes).map_err(failed)
     }

@@ -246,10 +246,11 @@ struct ReadmeDoctests;
 /// | `with`, `serialize_with`, `deserialize_with` | how the entry's value is encoded and decoded |
 /// | `flatten`, `skip_serializing_if`, `alias`, `borrow`, `bound`, `getter` | refused at compile time, with the reason and what to use |
 ///
-/// A field added to a *nested* struct with `#[serde(default)]` is read with that default
-/// only under a self-describing codec (`codec = "persistdict::Json"`): the default postcard
-/// stores no field names, so the old value of the nested struct is then an [`Error::Field`]
-/// (or, with `undecodable = "missing"`, the field's default), never a guess.
+/// A field added to a *nested* struct with `#[serde(default)]` gets that default: each value
+/// is stored with its type's shape, and a value of an older shape is read by field and
+/// variant name, as a self-describing format would be. A change that doesn't fit that way
+/// (a field added without a default, a number of another type) is an [`Error::Field`] (or,
+/// with `undecodable = "missing"`, the field's default), never a guess.
 ///
 /// # Where the store lives
 ///

@@ -276,6 +276,11 @@ where
             Some(typed) => match typed.table.check(&typed.me, bytes) {
                 Ok(rest) => rest,
                 Err(mismatch) => {
+                    if self.inner.value_codec.name() == Postcard.name()
+                        && let Some(value) = typed.table.evolve::<V>(bytes)
+                    {
+                        return Ok(T::from(value));
+                    }
                     return failed(Error::TypeChanged {
                         key: KeyBytes::new(key),
                         stored: mismatch.stored(),

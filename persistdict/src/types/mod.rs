@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::Codec;
 
+mod evolve;
 mod trace;
 use trace::trace;
 
@@ -328,6 +329,21 @@ impl Mismatch {
 }
 
 impl TypeTable {
+    /// A value that [`check`](Self::check) refused, read as `T` through the shape it was
+    /// written as: structs by field name, enum variants by name, primitives only as
+    /// themselves (see `evolve.rs`). For values the postcard codec wrote; `None` if the
+    /// shape is unknown or the value doesn't fit `T`.
+    pub(crate) fn evolve<T: DeserializeOwned>(&self, bytes: &[u8]) -> Option<T> {
+        let (tag, rest) = bytes.split_first_chunk::<TAG_LEN>()?;
+        let stored = self
+            .stored
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tag)?
+            .clone()?;
+        evolve::read_as(rest, &stored)
+    }
+
     /// The table of the `(tag, shape)` pairs a dict has recorded.
     pub(crate) fn new(recorded: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
         let stored = recorded
@@ -527,6 +543,105 @@ mod tests {
         assert_eq!(
             Described::of::<std::time::Duration>().show(),
             "Duration { secs: u64, nanos: u32 }"
+        );
+    }
+
+    mod old {
+        use serde::{Deserialize, Serialize};
+
+        #[derive(Serialize, Deserialize)]
+        pub(super) enum Node {
+            Leaf(u16),
+            Branch { left: Box<Node>, right: Box<Node> },
+        }
+
+        #[derive(Serialize, Deserialize)]
+        pub(super) struct Doc {
+            pub(super) id: u64,
+            pub(super) tags: Vec<String>,
+            pub(super) tree: Node,
+        }
+    }
+
+    mod new {
+        use serde::Deserialize;
+
+        #[derive(Deserialize, Debug, PartialEq)]
+        pub(super) enum Node {
+            Branch {
+                right: Box<Node>,
+                left: Box<Node>,
+                #[serde(default)]
+                weight: i8,
+            },
+            Leaf(u16),
+        }
+
+        #[derive(Deserialize, Debug, PartialEq)]
+        pub(super) struct Doc {
+            pub(super) tree: Node,
+            pub(super) id: u64,
+            #[serde(default)]
+            pub(super) title: Option<String>,
+        }
+
+        #[derive(Deserialize, Debug)]
+        #[serde(rename = "Doc")]
+        #[allow(dead_code)]
+        pub(super) struct Narrower {
+            pub(super) id: u32,
+        }
+    }
+
+    fn evolved<T: DeserializeOwned>(bytes: &[u8], stored: &Described) -> Option<T> {
+        let table = TypeTable::new(vec![(
+            stored.tag.to_vec(),
+            stored.shape.as_ref().unwrap().to_bytes(),
+        )]);
+        let tagged = [&stored.tag[..], bytes].concat();
+        table.evolve::<T>(&tagged)
+    }
+
+    #[test]
+    fn a_value_evolves_by_field_and_variant_name_with_serde_defaults() {
+        let doc = old::Doc {
+            id: 7,
+            tags: vec!["a".into()],
+            tree: old::Node::Branch {
+                left: Box::new(old::Node::Leaf(1)),
+                right: Box::new(old::Node::Leaf(300)),
+            },
+        };
+        let bytes = postcard::to_stdvec(&doc).unwrap();
+        let stored = Described::of::<old::Doc>();
+        let read: new::Doc = evolved(&bytes, &stored).unwrap();
+        assert_eq!(
+            read,
+            new::Doc {
+                tree: new::Node::Branch {
+                    right: Box::new(new::Node::Leaf(300)),
+                    left: Box::new(new::Node::Leaf(1)),
+                    weight: 0,
+                },
+                id: 7,
+                title: None,
+            }
+        );
+        // A number is only read as its own type.
+        assert!(evolved::<new::Narrower>(&bytes, &stored).is_none());
+    }
+
+    #[test]
+    fn bytes_that_do_not_fit_the_stored_shape_evolve_into_nothing() {
+        let stored = Described::of::<old::Doc>();
+        for bytes in [&[][..], &[0xff; 40][..], &[7, 1, 200, 200, 200][..]] {
+            assert!(evolved::<new::Doc>(bytes, &stored).is_none());
+        }
+        let mut bytes = postcard::to_stdvec(&(7_u64, vec!["a"], 0_u8, 1_u16)).unwrap();
+        bytes.push(0);
+        assert!(
+            evolved::<new::Doc>(&bytes, &stored).is_none(),
+            "bytes left over"
         );
     }
 
