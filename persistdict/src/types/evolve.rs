@@ -268,6 +268,20 @@ macro_rules! integers {
     };
 }
 
+/// Asks of a scalar that it was stored as exactly `$variant`.
+macro_rules! scalars {
+    ($($method:ident => $variant:ident $visit:ident;)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+                match self {
+                    Val::$variant(x) => visitor.$visit(*x),
+                    other => misfit(other, stringify!($variant)),
+                }
+            }
+        )*
+    };
+}
+
 impl<'de> de::Deserializer<'de> for &Val {
     type Error = Misfit;
 
@@ -311,32 +325,11 @@ impl<'de> de::Deserializer<'de> for &Val {
         deserialize_u128 => Unsigned(U128) visit_u128 as u128;
     }
 
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match self {
-            Val::Bool(b) => visitor.visit_bool(*b),
-            other => misfit(other, "bool"),
-        }
-    }
-
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match self {
-            Val::F32(x) => visitor.visit_f32(*x),
-            other => misfit(other, "f32"),
-        }
-    }
-
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match self {
-            Val::F64(x) => visitor.visit_f64(*x),
-            other => misfit(other, "f64"),
-        }
-    }
-
-    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match self {
-            Val::Char(c) => visitor.visit_char(*c),
-            other => misfit(other, "char"),
-        }
+    scalars! {
+        deserialize_bool => Bool visit_bool;
+        deserialize_f32 => F32 visit_f32;
+        deserialize_f64 => F64 visit_f64;
+        deserialize_char => Char visit_char;
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
