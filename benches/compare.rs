@@ -843,6 +843,51 @@ fn threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// A dict of `V` values at `path`, `Eventual`, without a worker.
+fn eventual<V>(path: &Path) -> PersistDict<String, V>
+where
+    V: Serialize + serde::de::DeserializeOwned + Clone,
+{
+    PersistDict::builder()
+        .durability(Durability::Eventual)
+        .background(Background::Disabled)
+        .open(path)
+        .unwrap()
+}
+
+/// A cache hit on a 64 KiB value: a `Vec<u8>` is copied out of the cache, an `Arc<Vec<u8>>`
+/// value is shared (a reference count); raw heed copies the bytes out of the map.
+fn large_values(c: &mut Criterion) {
+    const SIZE: usize = 64 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let copied: PersistDict<String, Vec<u8>> = eventual(&dir.path().join("copied"));
+    let shared: PersistDict<String, Arc<Vec<u8>>> = eventual(&dir.path().join("shared"));
+    copied.insert("big".into(), vec![7; SIZE]).unwrap();
+    shared
+        .insert("big".into(), Arc::new(vec![7; SIZE]))
+        .unwrap();
+    let raw = raw(&dir.path().join("raw"), Durability::Eventual);
+    {
+        let mut wtxn = raw.env.write_txn().unwrap();
+        raw.db.put(&mut wtxn, b"big", &vec![7; SIZE]).unwrap();
+        wtxn.commit().unwrap();
+    }
+    let mut g = c.benchmark_group("get, 64 KiB value");
+    g.bench_function("raw heed, bytes copied out", |b| {
+        b.iter(|| {
+            let rtxn = raw.env.read_txn().unwrap();
+            black_box(raw.db.get(&rtxn, b"big").unwrap().map(<[u8]>::to_vec))
+        });
+    });
+    g.bench_function("dict Vec<u8>, cache hit", |b| {
+        b.iter(|| black_box(copied.get("big").unwrap()));
+    });
+    g.bench_function("dict Arc<Vec<u8>>, cache hit", |b| {
+        b.iter(|| black_box(shared.get("big").unwrap()));
+    });
+    g.finish();
+}
+
 fn main() {
     // Alone in a fresh process, the memory figures are the dict's own.
     if std::env::var_os("PERSISTDICT_BENCH_MILLION_ONLY").is_some() {
@@ -855,6 +900,7 @@ fn main() {
         .configure_from_args();
     reads(&mut c);
     threads(&mut c);
+    large_values(&mut c);
     writes(&mut c);
     rewrites(&mut c);
     overwrites(&mut c);

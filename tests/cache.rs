@@ -182,3 +182,19 @@ fn storing_access_times_keeps_the_cache_but_a_later_foreign_write_still_empties_
     assert_eq!(a.get("k").unwrap().as_deref(), Some("2"));
     assert_eq!(a.stats().unwrap().misses, 1);
 }
+
+#[test]
+fn arc_values_are_handed_out_without_copying_the_value() {
+    let dir = common::tempdir();
+    let d: PersistDict<String, std::sync::Arc<Vec<u8>>> = PersistDict::open(dir.path()).unwrap();
+    d.insert("big".into(), std::sync::Arc::new(vec![7; 1 << 20]))
+        .unwrap();
+    let first = d.get("big").unwrap().unwrap();
+    let second = d.get("big").unwrap().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &second), "one value, shared");
+    assert_eq!(first.len(), 1 << 20);
+    // Stored as a `Vec<u8>` is: the same bytes, and the same shape.
+    drop(d);
+    let plain: PersistDict<String, Vec<u8>> = PersistDict::open(dir.path()).unwrap();
+    assert_eq!(plain.get("big").unwrap().map(|v| v.len()), Some(1 << 20));
+}
