@@ -6,15 +6,17 @@
 //! cargo run --example config_state -- grace
 //! ```
 //!
-//! The state lives in `target/example-state` (the attribute's `path`); the first argument, if
-//! any, is the user name to record.
+//! The state lives in `example-state` (the attribute's `path`) under the platform's data
+//! directory, in a folder named after this package, or under `$PERSISTDICT_DIR` when set (this
+//! workspace sets it to `target/persistdict-dir`); the program prints where. The first
+//! argument, if any, is the user name to record.
 
 use persistdict::persistent;
 use serde::{Deserialize, Serialize};
 
 /// What the app remembers between runs. The struct stays a plain data type; the attribute
 /// adds the handle type `AppStateStore`.
-#[persistent(path = "target/example-state")]
+#[persistent(path = "example-state")]
 #[derive(Serialize, Deserialize, Default, Debug)]
 struct AppState {
     /// How many times the app ran.

@@ -5,8 +5,9 @@
 //! cargo run --example memoize
 //! ```
 //!
-//! The first run computes each result (about 0.3 s apiece) and stores it in
-//! `target/example-memo`; the second run reads them back in microseconds. Edit the body of
+//! The first run computes each result (about 0.3 s apiece) and stores it in `example-memo`,
+//! under the platform's cache directory or `$PERSISTDICT_DIR` (the program prints where); the
+//! second run reads them back in microseconds. Edit the body of
 //! `slow_embedding` and the results are computed afresh: the function's code is part of its
 //! namespace.
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use persistdict::memoize;
 
 /// Stands for an expensive call: a model, an HTTP request, a heavy computation.
-#[memoize(path = "target/example-memo", expire_days = 30)]
+#[memoize(path = "example-memo", expire_days = 30)]
 fn slow_embedding(text: &str) -> Result<Vec<f32>, String> {
     if text.is_empty() {
         return Err("empty text".into()); // errors are returned, never stored
