@@ -48,7 +48,9 @@ enum Val {
     Map(Vec<(Val, Val)>),
     Tuple(Vec<Val>),
     NewType(Box<Val>),
-    Struct(Vec<(String, Val)>),
+    /// Fields as (name, value) pairs, names as [`Val::Str`]: read as a map, as a
+    /// self-describing format presents a struct.
+    Struct(Vec<(Val, Val)>),
     Enum(String, Box<VariantVal>),
 }
 
@@ -57,7 +59,7 @@ enum VariantVal {
     Unit,
     NewType(Val),
     Tuple(Vec<Val>),
-    Struct(Vec<(String, Val)>),
+    Struct(Vec<(Val, Val)>),
 }
 
 /// Postcard's encoding, read as a shape says.
@@ -109,10 +111,10 @@ impl<'s> Parser<'_, 's> {
         shapes.iter().map(|s| self.value(s)).collect()
     }
 
-    fn fields(&mut self, fields: &'s [(String, Shape)]) -> Option<Vec<(String, Val)>> {
+    fn fields(&mut self, fields: &'s [(String, Shape)]) -> Option<Vec<(Val, Val)>> {
         fields
             .iter()
-            .map(|(name, s)| Some((name.clone(), self.value(s)?)))
+            .map(|(name, s)| Some((Val::Str(name.clone()), self.value(s)?)))
             .collect()
     }
 
@@ -299,15 +301,11 @@ impl<'de> de::Deserializer<'de> for &Val {
             Val::Option(None) => visitor.visit_none(),
             Val::Option(Some(inner)) => visitor.visit_some(&**inner),
             Val::Seq(items) | Val::Tuple(items) => visitor.visit_seq(Items(items.iter())),
-            Val::Map(entries) => visitor.visit_map(Entries {
+            Val::Map(entries) | Val::Struct(entries) => visitor.visit_map(Entries {
                 entries: entries.iter(),
                 value: None,
             }),
             Val::NewType(inner) => visitor.visit_newtype_struct(&**inner),
-            Val::Struct(fields) => visitor.visit_map(Fields {
-                fields: fields.iter(),
-                value: None,
-            }),
             Val::Enum(..) => visitor.visit_enum(self),
         }
     }
@@ -428,8 +426,8 @@ impl<'de> de::Deserializer<'de> for &Val {
         visitor: V,
     ) -> Result<V::Value> {
         match self {
-            Val::Struct(fields) => visitor.visit_map(Fields {
-                fields: fields.iter(),
+            Val::Struct(fields) => visitor.visit_map(Entries {
+                entries: fields.iter(),
                 value: None,
             }),
             other => misfit(other, "a struct"),
@@ -500,33 +498,6 @@ impl<'de> MapAccess<'de> for Entries<'_> {
     }
 }
 
-/// A struct's fields, as a map from their names.
-struct Fields<'v> {
-    fields: std::slice::Iter<'v, (String, Val)>,
-    value: Option<&'v Val>,
-}
-
-impl<'de> MapAccess<'de> for Fields<'_> {
-    type Error = Misfit;
-
-    fn next_key_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>> {
-        let Some((name, value)) = self.fields.next() else {
-            return Ok(None);
-        };
-        self.value = Some(value);
-        seed.deserialize(name.as_str().into_deserializer())
-            .map(Some)
-    }
-
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
-        let value = self
-            .value
-            .take()
-            .ok_or_else(|| Misfit("a value before its key".into()))?;
-        seed.deserialize(value)
-    }
-}
-
 impl<'de, 'v> EnumAccess<'de> for &'v Val {
     type Error = Misfit;
     type Variant = &'v VariantVal;
@@ -574,8 +545,8 @@ impl<'de> VariantAccess<'de> for &VariantVal {
         visitor: V,
     ) -> Result<V::Value> {
         match self {
-            VariantVal::Struct(fields) => visitor.visit_map(Fields {
-                fields: fields.iter(),
+            VariantVal::Struct(fields) => visitor.visit_map(Entries {
+                entries: fields.iter(),
                 value: None,
             }),
             _ => Err(Misfit("asked for a struct variant".into())),
