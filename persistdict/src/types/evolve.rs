@@ -250,7 +250,7 @@ impl de::Error for Misfit {
 
 type Result<T> = std::result::Result<T, Misfit>;
 
-fn misfit<T>(_: &Val, wanted: &str) -> Result<T> {
+fn misfit<T>(wanted: &str) -> Result<T> {
     Err(Misfit(format!("the stored value is not {wanted}")))
 }
 
@@ -263,7 +263,7 @@ macro_rules! integers {
                     Val::$variant(Shape::$shape, n) => {
                         visitor.$visit(<$ty>::try_from(*n).map_err(de::Error::custom)?)
                     }
-                    other => misfit(other, stringify!($shape)),
+                    _ => misfit(stringify!($shape)),
                 }
             }
         )*
@@ -277,7 +277,7 @@ macro_rules! scalars {
             fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
                 match self {
                     Val::$variant(x) => visitor.$visit(*x),
-                    other => misfit(other, stringify!($variant)),
+                    _ => misfit(stringify!($variant)),
                 }
             }
         )*
@@ -301,10 +301,7 @@ impl<'de> de::Deserializer<'de> for &Val {
             Val::Option(None) => visitor.visit_none(),
             Val::Option(Some(inner)) => visitor.visit_some(&**inner),
             Val::Seq(items) | Val::Tuple(items) => visitor.visit_seq(Items(items.iter())),
-            Val::Map(entries) | Val::Struct(entries) => visitor.visit_map(Entries {
-                entries: entries.iter(),
-                value: None,
-            }),
+            Val::Map(entries) | Val::Struct(entries) => visitor.visit_map(Entries::new(entries)),
             Val::NewType(inner) => visitor.visit_newtype_struct(&**inner),
             Val::Enum(..) => visitor.visit_enum(self),
         }
@@ -333,7 +330,7 @@ impl<'de> de::Deserializer<'de> for &Val {
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
             Val::Str(s) => visitor.visit_str(s),
-            other => misfit(other, "a string"),
+            _ => misfit("a string"),
         }
     }
 
@@ -344,7 +341,7 @@ impl<'de> de::Deserializer<'de> for &Val {
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
             Val::Bytes(b) => visitor.visit_bytes(b),
-            other => misfit(other, "bytes"),
+            _ => misfit("bytes"),
         }
     }
 
@@ -356,14 +353,14 @@ impl<'de> de::Deserializer<'de> for &Val {
         match self {
             Val::Option(None) => visitor.visit_none(),
             Val::Option(Some(inner)) => visitor.visit_some(&**inner),
-            other => misfit(other, "an option"),
+            _ => misfit("an option"),
         }
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
             Val::Unit => visitor.visit_unit(),
-            other => misfit(other, "()"),
+            _ => misfit("()"),
         }
     }
 
@@ -382,21 +379,21 @@ impl<'de> de::Deserializer<'de> for &Val {
     ) -> Result<V::Value> {
         match self {
             Val::NewType(inner) => visitor.visit_newtype_struct(&**inner),
-            other => misfit(other, "a newtype struct"),
+            _ => misfit("a newtype struct"),
         }
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
             Val::Seq(items) => visitor.visit_seq(Items(items.iter())),
-            other => misfit(other, "a sequence"),
+            _ => misfit("a sequence"),
         }
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
         match self {
             Val::Tuple(items) if items.len() == len => visitor.visit_seq(Items(items.iter())),
-            other => misfit(other, "a tuple"),
+            _ => misfit("a tuple"),
         }
     }
 
@@ -411,11 +408,8 @@ impl<'de> de::Deserializer<'de> for &Val {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
-            Val::Map(entries) => visitor.visit_map(Entries {
-                entries: entries.iter(),
-                value: None,
-            }),
-            other => misfit(other, "a map"),
+            Val::Map(entries) => visitor.visit_map(Entries::new(entries)),
+            _ => misfit("a map"),
         }
     }
 
@@ -426,11 +420,8 @@ impl<'de> de::Deserializer<'de> for &Val {
         visitor: V,
     ) -> Result<V::Value> {
         match self {
-            Val::Struct(fields) => visitor.visit_map(Entries {
-                entries: fields.iter(),
-                value: None,
-            }),
-            other => misfit(other, "a struct"),
+            Val::Struct(fields) => visitor.visit_map(Entries::new(fields)),
+            _ => misfit("a struct"),
         }
     }
 
@@ -442,7 +433,7 @@ impl<'de> de::Deserializer<'de> for &Val {
     ) -> Result<V::Value> {
         match self {
             Val::Enum(..) => visitor.visit_enum(self),
-            other => misfit(other, "an enum"),
+            _ => misfit("an enum"),
         }
     }
 
@@ -478,6 +469,15 @@ struct Entries<'v> {
     value: Option<&'v Val>,
 }
 
+impl<'v> Entries<'v> {
+    fn new(entries: &'v [(Val, Val)]) -> Self {
+        Entries {
+            entries: entries.iter(),
+            value: None,
+        }
+    }
+}
+
 impl<'de> MapAccess<'de> for Entries<'_> {
     type Error = Misfit;
 
@@ -504,7 +504,7 @@ impl<'de, 'v> EnumAccess<'de> for &'v Val {
 
     fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant)> {
         let Val::Enum(name, content) = self else {
-            return misfit(self, "an enum");
+            return misfit("an enum");
         };
         let variant = seed.deserialize(name.as_str().into_deserializer())?;
         Ok((variant, &**content))
@@ -545,10 +545,7 @@ impl<'de> VariantAccess<'de> for &VariantVal {
         visitor: V,
     ) -> Result<V::Value> {
         match self {
-            VariantVal::Struct(fields) => visitor.visit_map(Entries {
-                entries: fields.iter(),
-                value: None,
-            }),
+            VariantVal::Struct(fields) => visitor.visit_map(Entries::new(fields)),
             _ => Err(Misfit("asked for a struct variant".into())),
         }
     }
