@@ -15,6 +15,9 @@ const T0: u64 = 1_700_000_000_000;
 /// front of every `u32` value: the first 8 bytes of the shape's blake3 digest.
 const U32_SHAPE: [u8; 1] = [9];
 
+/// The shape of `String`, the key type (postcard: variant 15 of `Shape`).
+const STRING_SHAPE: [u8; 1] = [15];
+
 fn u32_tag() -> [u8; 8] {
     blake3::hash(&U32_SHAPE).as_bytes()[..8].try_into().unwrap()
 }
@@ -122,17 +125,23 @@ fn stored_bytes_match_the_documented_format() {
             (&1_u64.to_be_bytes()[..], &long_key[..])
         ]
     );
-    // The settings record, and the shape of the value type. The hashed key made the key
-    // order (set for the new, empty dict) unknown.
+    // The settings record, the shapes of the key and value types, and the expiry (none). The
+    // hashed key made the key order (set for the new, empty dict) unknown.
     let info: Vec<(&str, &[u8])> = info.iter(&rtxn).unwrap().map(Result::unwrap).collect();
     let type_key = format!("type:{}", hex(&u32_tag()));
+    let key_type_key = format!(
+        "key_type:{}",
+        hex(&blake3::hash(&STRING_SHAPE).as_bytes()[..8])
+    );
     assert_eq!(
         info,
         [
+            ("expire_after", &0_u64.to_le_bytes()[..]),
             ("format_version", &2_u32.to_le_bytes()[..]),
             ("key_codec", b"postcard"),
             ("key_order", &[0][..]),
             ("key_size_limit", &8_u32.to_le_bytes()[..]),
+            (key_type_key.as_str(), &STRING_SHAPE[..]),
             (type_key.as_str(), &U32_SHAPE[..]),
             ("value_codec", b"postcard"),
         ]

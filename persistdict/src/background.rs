@@ -123,7 +123,13 @@ pub(crate) fn start(
 }
 
 fn open_time_work(store: &Store, counters: &Counters, config: &WorkerConfig, deadline: Instant) {
-    match check(store, counters, &|| config.clock.now_ms(), Some(deadline)) {
+    match check(
+        store,
+        counters,
+        &|| config.clock.now_ms(),
+        Some(deadline),
+        true,
+    ) {
         Ok(report) => {
             if report.quarantined > 0 || report.repaired > 0 {
                 tracing::warn!(dict = %config.name, ?report, "integrity check repaired the dict");
@@ -218,14 +224,16 @@ pub(crate) fn sweep(
     Ok(removed)
 }
 
-/// Runs the integrity check and counts what it quarantined.
+/// Runs the integrity check (repairing, or with `repair` false only reporting) and counts what
+/// it quarantined.
 pub(crate) fn check(
     store: &Store,
     counters: &Counters,
     now: &dyn Fn() -> u64,
     deadline: Option<Instant>,
+    repair: bool,
 ) -> Result<IntegrityReport> {
-    let report = store.check(now, deadline)?;
+    let report = store.check(now, deadline, repair)?;
     counters
         .quarantined
         .fetch_add(report.quarantined, Ordering::Relaxed);

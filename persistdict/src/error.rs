@@ -236,6 +236,15 @@ pub enum Error {
         /// The dict's directory.
         path: PathBuf,
     },
+    /// A dict can't be compacted ([`compact`](crate::inspect::compact)) while it is open: by
+    /// another process, or by a handle of this one. Nothing was changed.
+    #[error("the dict at {} is open {by}; close it there first", path.display())]
+    InUse {
+        /// The dict's directory.
+        path: PathBuf,
+        /// Who has it open: `"in another process"` or `"in this process"`.
+        by: &'static str,
+    },
     /// A read-only open of a directory that holds no dict.
     #[error("there is no dict at {} to open read-only", path.display())]
     NotFound {

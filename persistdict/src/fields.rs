@@ -67,6 +67,7 @@ impl<C: Codec> Fields<C> {
     pub fn open(path: &Path, options: &AttrOptions, codec: C) -> Result<Self> {
         let builder = options.apply(Builder::<String, Vec<u8>>::default());
         builder.config.validate()?;
+        let key_record = Described::of::<String>().record();
         let settings = Settings {
             key_size_limit: builder.config.key_size_limit,
             key_codec: &Postcard.name(),
@@ -74,6 +75,10 @@ impl<C: Codec> Fields<C> {
             read_only: builder.config.read_only,
             // Each field's type is recorded when the field is first set.
             value_type: None,
+            key_type: key_record
+                .as_ref()
+                .map(|(tag, shape)| (&tag[..], &shape[..])),
+            notes: &[],
         };
         let raw = RawDict::open(path, &builder.config, settings)?;
         let table = if raw.typed() {

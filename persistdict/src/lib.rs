@@ -67,6 +67,8 @@
 //! - [`Codec`] to store values as JSON ([`Json`], feature `json`), with bincode
 //!   ([`Bincode`], feature `bincode`), or compressed and encrypted by a codec of your own.
 //! - [`Error`] for what can go wrong; nothing is deleted when a value no longer decodes.
+//! - [`inspect`] to look inside any dict without its program's types (what the
+//!   `persistdict` command-line tool uses).
 //! - The [README](https://github.com/persistdict/persistdict#readme) for guarantees,
 //!   performance figures and the on-disk format.
 //!
@@ -94,6 +96,7 @@
 //! 6. `dict/`: [`PersistDict`], codecs over `raw`.
 //! 7. `attrs`, `fields`, `memo`: the runtime halves of the attributes, over `raw` (and, for
 //!    `memo`'s public [`Memo::dict`], `dict`); `private` re-exports them for generated code.
+//! 8. [`inspect`]: any dict as bytes, for tools, over `raw` (and `memo`'s key layout).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
@@ -106,6 +109,7 @@ mod commits;
 mod dict;
 mod error;
 mod fields;
+pub mod inspect;
 mod key;
 mod memo;
 mod options;
@@ -133,7 +137,7 @@ pub use dict::{
 pub use error::{BoxError, Error, KeyBytes, Result};
 pub use memo::Memo;
 pub use options::{Background, Builder, Durability};
-pub use store::IntegrityReport;
+pub use store::{IntegrityReport, Problem};
 
 // The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

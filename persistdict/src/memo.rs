@@ -28,6 +28,7 @@ use crate::dict::PersistDict;
 use crate::error::{Error, Result};
 use crate::key::Scratch;
 use crate::options::Durability;
+use crate::store::memo_note;
 
 /// Length of the namespace prefix of every key.
 const NAMESPACE_LEN: usize = 16;
@@ -268,7 +269,7 @@ where
     fn new_state(&self, namespace: [u8; NAMESPACE_LEN]) -> State<V, C> {
         let config = &self.config;
         let dict = self
-            .open()
+            .open(&namespace)
             .inspect_err(|error| {
                 tracing::warn!(
                     function = config.function,
@@ -285,17 +286,27 @@ where
         }
     }
 
-    fn open(&self) -> Result<PersistDict<Vec<u8>, V, C>> {
+    fn open(&self, namespace: &[u8]) -> Result<PersistDict<Vec<u8>, V, C>> {
         let config = &self.config;
         let options = AttrOptions {
             name: Some(config.options.name.unwrap_or(config.function)),
             durability: Some(config.options.durability.unwrap_or(Durability::Eventual)),
             ..config.options
         };
-        let builder = PersistDict::<Vec<u8>, V>::builder().value_codec(C::default());
-        options
-            .apply(builder)
-            .open(resolve_path(config.path, BaseDir::Cache, config.package)?)
+        let mut builder =
+            options.apply(PersistDict::<Vec<u8>, V>::builder().value_codec(C::default()));
+        // Which function the namespace's keys belong to, for tools that list a store's
+        // functions (`docs/format.md`).
+        let record = FunctionRecord {
+            function: config.function.to_owned(),
+            version: config.version,
+            tracks_source: !config.source.is_empty(),
+        };
+        builder
+            .config
+            .notes
+            .push(memo_note(namespace, record.to_bytes()));
+        builder.open(resolve_path(config.path, BaseDir::Cache, config.package)?)
     }
 
     /// The dict holding the results, or `None` if it could not be opened (the reason was
@@ -516,6 +527,37 @@ impl MemoKey {
     }
 }
 
+/// The function a `#[memoize]` store records for a namespace (`docs/format.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct FunctionRecord {
+    /// The function's module path and name.
+    pub(crate) function: String,
+    /// Its `version` option.
+    pub(crate) version: u32,
+    /// Whether its signature and body are part of the namespace (`invalidate_on_change`).
+    pub(crate) tracks_source: bool,
+}
+
+impl FunctionRecord {
+    /// A stored record, or `None` for bytes that aren't one.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+
+    /// The record as it is stored.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        // Plain data: postcard encodes it without fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+}
+
+/// The namespace a stored key of a `#[memoize]` store starts with: its bytes after the
+/// postcard length prefix of the `Vec<u8>` it is, or `None` for a key too short to have one.
+pub(crate) fn namespace_of(key: &[u8]) -> Option<[u8; NAMESPACE_LEN]> {
+    let prefix = key.iter().position(|b| b & 0x80 == 0)? + 1;
+    key.get(prefix..prefix + NAMESPACE_LEN)?.try_into().ok()
+}
+
 /// Bytes left in front of a key for its length prefix: enough for keys under 2 MiB.
 const PREFIX_ROOM: usize = 3;
 
@@ -671,9 +713,20 @@ impl<V> Drop for Leader<'_, V> {
 
 #[cfg(test)]
 mod tests {
-    use super::{PREFIX_ROOM, storage_key};
+    use super::{NAMESPACE_LEN, PREFIX_ROOM, namespace_of, storage_key};
     use crate::codec::{Codec, Postcard};
     use crate::key::Scratch;
+
+    #[test]
+    fn the_namespace_is_read_back_from_a_stored_key() {
+        let mut buf = Scratch::take();
+        buf.extend_from_slice(&[0; PREFIX_ROOM]);
+        buf.extend_from_slice(&[7; NAMESPACE_LEN]);
+        buf.extend_from_slice(&[1; 200]);
+        let key = storage_key(buf);
+        assert_eq!(namespace_of(key.bytes()), Some([7; NAMESPACE_LEN]));
+        assert_eq!(namespace_of(&[3, 1, 2, 3]), None);
+    }
 
     #[test]
     fn a_storage_key_is_the_postcard_encoding_of_the_bytes() {

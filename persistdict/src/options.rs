@@ -105,6 +105,9 @@ pub(crate) struct Config {
     pub(crate) sweep_interval: Duration,
     pub(crate) flush_interval: Duration,
     pub(crate) undecodable_as_missing: bool,
+    /// What the dict is told to store about itself (`store::Note`), set by the attributes'
+    /// runtime halves.
+    pub(crate) notes: Vec<(String, Vec<u8>)>,
 }
 
 impl<K, V> Default for Builder<K, V> {
@@ -125,6 +128,7 @@ impl<K, V> Default for Builder<K, V> {
                 sweep_interval: Duration::from_secs(3600),
                 flush_interval: Duration::from_secs(10),
                 undecodable_as_missing: false,
+                notes: Vec::new(),
             },
             value_codec: Postcard,
             key_codec: Postcard,

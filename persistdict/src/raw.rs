@@ -20,7 +20,10 @@ use crate::error::{Error, Result};
 use crate::key::KeyBuf;
 use crate::options::{Config, Durability, MAP_SIZE_GRANULE};
 use crate::shared::Shared;
-use crate::store::{IntegrityReport, Reader, Settings, Store, StoreConfig, Walk, WriteTxn};
+use crate::store::{
+    Compacted, IntegrityReport, Listed, Note, Reader, Settings, Store, StoreConfig, Stored, Survey,
+    Walk, WriteTxn, expiry_note,
+};
 use crate::types::TAG_LEN;
 
 /// The creation and access times of an entry, and its size; see
@@ -103,7 +106,14 @@ impl<V> RawDict<V> {
 impl<V: Clone> RawDict<V> {
     /// Opens the dict in `path` with `config`, checking (or, for a new dict, storing) the
     /// `settings` that decide where entries are, and starts its worker.
+    /// The `notes` of `settings` are made here: the config's, and the dict's expiry.
     pub(crate) fn open(path: &Path, config: &Config, settings: Settings<'_>) -> Result<Self> {
+        let mut notes = config.notes.clone();
+        notes.push(expiry_note(config.expire_after.map(duration_ms)));
+        let settings = Settings {
+            notes: &notes,
+            ..settings
+        };
         let shared = Shared::open(path, &store_config(config, &settings))?;
         if shared.read_only() && !config.read_only {
             return Err(Error::InvalidOption {
@@ -149,6 +159,77 @@ impl<V: Clone> RawDict<V> {
             read_only: config.read_only,
             typed,
         })
+    }
+
+    /// Opens the dict in `path` as it was made, without checking any setting: for tools,
+    /// which read it without the program's types. No worker is started.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when `path` holds no dict (nothing is created), [`Error::NotADict`]
+    /// when it never stored its settings, [`Error::UnsupportedFormat`] for a format this
+    /// version can't read, and the errors of opening.
+    pub(crate) fn open_stored(path: &Path, config: &Config) -> Result<(Self, Stored)> {
+        if !path.join("data.mdb").is_file() {
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let limit_unknown = no_settings(config);
+        let mut config = config.clone();
+        let read_only = config.read_only;
+        config.read_only = true;
+        let shared = Shared::open(path, &store_config(&config, &limit_unknown))?;
+        let stored = shared.stored()?.ok_or_else(|| Error::NotADict {
+            path: path.to_path_buf(),
+            source: "it stores no settings".into(),
+        })?;
+        // Opened again with the dict's own key size limit, which finds its keys (and, when
+        // asked, writable): the first open only read the settings.
+        drop(shared);
+        config.read_only = read_only;
+        config.key_size_limit = stored.key_size_limit as usize;
+        let shared = Shared::open(path, &store_config(&config, &limit_unknown))?;
+        let name = config.name.clone().unwrap_or_default();
+        let cache = Cache::new(0, Arc::clone(shared.quiet_commits()), None);
+        cache.committed_unknown(shared.last_txn_id());
+        let raw = RawDict {
+            shared,
+            cache,
+            name,
+            clock: config.clock.clone(),
+            expire_after: None,
+            durability: config.durability,
+            read_only: config.read_only,
+            typed: stored.format_version >= 2,
+        };
+        Ok((raw, stored))
+    }
+
+    /// Whether encoded `key` is stored under a digest.
+    pub(crate) fn hashed(&self, key: &[u8]) -> bool {
+        self.shared.hashed(key)
+    }
+
+    /// The key types recorded in the dict: each tag with its stored shape.
+    pub(crate) fn key_types(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.shared.key_types()
+    }
+
+    /// The functions recorded in a `#[memoize]` store: each namespace with its record.
+    pub(crate) fn memo_functions(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.shared.memo_functions()
+    }
+
+    /// Sizes, readers and buckets.
+    pub(crate) fn survey(&self) -> Result<Survey> {
+        self.shared.survey()
+    }
+
+    /// Up to `n` entries in insertion order after sequence number `after`, with their
+    /// records, whatever their access times.
+    pub(crate) fn listed_after(&self, after: Option<u64>, n: usize) -> Result<Vec<Listed>> {
+        self.shared.listed_after(after, n)
     }
 
     /// Whether values carry a type tag in front (`crate::types`).
@@ -337,9 +418,14 @@ impl<V: Clone> RawDict<V> {
 
     /// Removes now every entry not accessed for the dict's `expire_after`; returns how many.
     pub(crate) fn expire_now(&self) -> Result<u64> {
-        let Some(expire_after) = self.expire_after else {
-            return Ok(0);
-        };
+        match self.expire_after {
+            Some(expire_after) => self.expire_idle(expire_after),
+            None => Ok(0),
+        }
+    }
+
+    /// Removes now every entry not accessed for `expire_after`; returns how many.
+    pub(crate) fn expire_idle(&self, expire_after: Duration) -> Result<u64> {
         self.writable()?;
         let store = &self.shared;
         let removed = background::sweep(
@@ -365,12 +451,17 @@ impl<V: Clone> RawDict<V> {
         result
     }
 
-    /// The integrity check of the whole store (see `store::repair`).
-    pub(crate) fn check(&self) -> Result<IntegrityReport> {
-        self.writable()?;
+    /// The integrity check of the whole store (see `store::repair`); with `repair` false it
+    /// only reports, and works through a read-only handle too.
+    pub(crate) fn check(&self, repair: bool) -> Result<IntegrityReport> {
+        if repair {
+            self.writable()?;
+        }
         let store = &self.shared;
-        let report = background::check(store, store.counters(), &|| self.now(), None)?;
-        self.cache.committed_unknown(store.last_txn_id());
+        let report = background::check(store, store.counters(), &|| self.now(), None, repair)?;
+        if repair {
+            self.cache.committed_unknown(store.last_txn_id());
+        }
         Ok(report)
     }
 
@@ -430,6 +521,24 @@ fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Settings that ask for nothing: for a store opened without a settings check.
+fn no_settings(config: &Config) -> Settings<'static> {
+    Settings {
+        key_size_limit: config.key_size_limit,
+        key_codec: "",
+        value_codec: "",
+        read_only: true,
+        value_type: None,
+        key_type: None,
+        notes: &[],
+    }
+}
+
+/// Compacts the dict in `path`; see [`Shared::compact`].
+pub(crate) fn compact(path: &Path, config: &Config) -> Result<Compacted> {
+    Shared::compact(path, &store_config(config, &no_settings(config)))
+}
+
 /// What the store is opened with: the builder's settings, the map size rounded up to whole
 /// granules.
 fn store_config(config: &Config, settings: &Settings<'_>) -> StoreConfig {
@@ -476,6 +585,15 @@ impl RawRead<'_, '_> {
             .get(key)?
             .filter(|r| !expired(self.dict, key, r.header.accessed, self.cutoff))
             .map(|r| r.value))
+    }
+
+    /// The creation and access times (ms) and stored value bytes of `key`, as of this
+    /// snapshot and whatever its access time: what a tool shows. Not an access.
+    pub(crate) fn record(&self, key: &[u8]) -> Result<Option<(u64, u64, &[u8])>> {
+        Ok(self
+            .reader
+            .get(key)?
+            .map(|r| (r.header.created, r.header.accessed, r.value)))
     }
 
     /// Records an access to `key` (not through a read-only handle).
@@ -532,6 +650,30 @@ impl<V> RawWrite<'_, '_, V> {
         let change = cached.map_or(Change::Forget, Change::Put);
         self.changes.push((KeyBuf::from_slice(key), change));
         Ok(new)
+    }
+
+    /// Stores `bytes` under `key` with the given creation and access times (ms), as an import
+    /// does; see [`WriteTxn::put_with_times`]. Returns whether the key was new.
+    pub(crate) fn put_with_times(
+        &mut self,
+        key: &[u8],
+        bytes: &[u8],
+        created: u64,
+        accessed: u64,
+    ) -> Result<bool> {
+        let new = self.txn.put_with_times(key, bytes, created, accessed)?;
+        self.changes.push((KeyBuf::from_slice(key), Change::Forget));
+        Ok(new)
+    }
+
+    /// Records the shape of the key type tagged `tag` unless it is recorded already.
+    pub(crate) fn record_key_type(&mut self, tag: &[u8], shape: &[u8]) -> Result<()> {
+        self.txn.record_key_type(tag, shape)
+    }
+
+    /// Stores a note about the dict (`store::Note`).
+    pub(crate) fn put_note(&mut self, note: &Note) -> Result<()> {
+        self.txn.put_note(note)
     }
 
     /// Removes `key`; returns whether it had a value.

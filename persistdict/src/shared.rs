@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::background::{self, Counters, Worker, WorkerConfig};
 use crate::error::{Error, Result};
-use crate::store::{Store, StoreConfig, fork_count, io_error};
+use crate::store::{self, Compacted, Store, StoreConfig, fork_count, io_error};
 
 /// A directory's `Shared`, with the fork count of the process that registered it.
 type Entry = (u64, Weak<Shared>);
@@ -147,6 +147,33 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Compacts the dict in `path` (see `store::compact`) while no handle of this process has
+    /// it open, and none can open it until it is done.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InUse`] when a handle of this process or another process has it open;
+    /// [`Error::NotFound`] when `path` holds no dict; those of the copy.
+    pub(crate) fn compact(path: &Path, config: &StoreConfig) -> Result<Compacted> {
+        let canonical = path.canonicalize().map_err(|_| Error::NotFound {
+            path: path.to_path_buf(),
+        })?;
+        let registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        let forks = fork_count();
+        if registry
+            .get(&canonical)
+            .is_some_and(|(generation, weak)| *generation == forks && weak.strong_count() > 0)
+        {
+            return Err(Error::InUse {
+                path: canonical,
+                by: "in this process",
+            });
+        }
+        let compacted = store::compact(&canonical, config);
+        drop(registry);
+        compacted
     }
 
     /// Starts the directory's worker, unless it has one: the first writable handle's settings

@@ -132,12 +132,17 @@ impl<K, V, C: Codec, KC: Codec> Builder<K, V, C, KC> {
         self.config.validate()?;
         let me = Described::for_codec::<V>(&self.value_codec);
         let record = me.record();
+        let key_record = Described::for_codec::<K>(&self.key_codec).record();
         let settings = Settings {
             key_size_limit: self.config.key_size_limit,
             key_codec: &self.key_codec.name(),
             value_codec: &self.value_codec.name(),
             read_only: self.config.read_only,
             value_type: record.as_ref().map(|(tag, shape)| (&tag[..], &shape[..])),
+            key_type: key_record
+                .as_ref()
+                .map(|(tag, shape)| (&tag[..], &shape[..])),
+            notes: &[],
         };
         let raw = RawDict::open(path.as_ref(), &self.config, settings)?;
         let typed = if raw.typed() {

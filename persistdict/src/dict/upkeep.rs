@@ -56,7 +56,7 @@ where
     /// don't decode as `V` (they stay as they are). The worker runs the same check, without
     /// the value decoding, at open.
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
-        let mut report = self.inner.raw.check()?;
+        let mut report = self.inner.raw.check(true)?;
         let undecodable = Walk::<_, _, _, _, Undecodable>::new(self.clone(), false);
         report
             .undecodable

@@ -45,14 +45,7 @@ enum Data {
 /// for a new one; [`Error::PermissionDenied`] when the lock file can't be opened for writing.
 pub(super) fn prepare(dir: &Path, max_readers: u32, start_afresh: bool) -> Result<()> {
     let io = |source: std::io::Error| super::open::io_error(dir, source);
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .open(dir.join("lock.mdb"))
-        .map_err(io)?;
+    let lock = open_lock_file(dir).map_err(io)?;
     let len = lock.metadata().map_err(io)?.len();
     if len > 0 {
         // Pages of the lock file that no process touched yet are holes until allocated.
@@ -68,6 +61,17 @@ pub(super) fn prepare(dir: &Path, max_readers: u32, start_afresh: bool) -> Resul
     // Closing `lock` drops the lock `empty_cut_short_data` took, if any (the registry opens a
     // directory once per process, so no other lock of this process is on the file).
     Ok(())
+}
+
+/// The lock file of the dict in `dir`, opened for writing (created if missing, as LMDB would).
+pub(super) fn open_lock_file(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(dir.join("lock.mdb"))
 }
 
 /// Whether the data file of `dir` holds only what a creation cut short leaves, empty or
@@ -138,7 +142,7 @@ fn room_for_a_new_dict(max_readers: u32) -> u64 {
 }
 
 /// Takes LMDB's liveness byte exclusively, without waiting; `false` if a live process holds it.
-fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
+pub(super) fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
     // SAFETY: `flock` is a plain C struct, valid all zero.
     let mut range: libc::flock = unsafe { std::mem::zeroed() };
     range.l_type = libc::F_WRLCK as _;
@@ -162,7 +166,7 @@ fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
 /// Allocates the first `len` bytes of `file` (extending it if shorter), so that writing them
 /// through a memory map never faults on a full disk. A filesystem that can't allocate ahead
 /// is left as it is.
-fn allocate(file: &File, len: u64) -> std::io::Result<()> {
+pub(super) fn allocate(file: &File, len: u64) -> std::io::Result<()> {
     let Ok(len) = libc::off_t::try_from(len) else {
         return Ok(());
     };
@@ -185,7 +189,7 @@ fn allocate(file: &File, len: u64) -> std::io::Result<()> {
 
 /// The size LMDB gives a new lock file for `max_readers` readers on 64-bit Linux: a 192-byte
 /// header and a 64-byte slot per reader beyond the first (`MDB_txninfo`, `MDB_reader`).
-fn lock_file_size(max_readers: u32) -> u64 {
+pub(super) fn lock_file_size(max_readers: u32) -> u64 {
     u64::from(max_readers.max(1) - 1) * 64 + 192
 }
 

@@ -29,6 +29,7 @@
 //! where a key is stored (raw or under a digest).
 
 mod atime;
+mod compact;
 mod env;
 mod files;
 mod meta;
@@ -37,11 +38,14 @@ mod record;
 mod repair;
 mod slot;
 mod snapshot;
+mod survey;
 mod table;
 mod walk;
 
+pub(crate) use compact::{Compacted, compact};
 pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn};
-pub(crate) use meta::Settings;
+pub(crate) use meta::{Note, Settings, Stored, expiry_note, memo_note};
 pub(crate) use open::{fork_count, io_error};
-pub use repair::IntegrityReport;
+pub use repair::{IntegrityReport, Problem};
+pub(crate) use survey::{Listed, Survey};
 pub(crate) use walk::Walk;

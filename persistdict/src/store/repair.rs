@@ -38,14 +38,8 @@ pub struct IntegrityReport {
     pub undecodable: Vec<crate::KeyBytes>,
     /// Whether the check stopped at its time budget before the end.
     pub incomplete: bool,
-}
-
-impl IntegrityReport {
-    fn add(&mut self, other: &IntegrityReport) {
-        self.checked += other.checked;
-        self.repaired += other.repaired;
-        self.quarantined += other.quarantined;
-    }
+    /// What was found, one by one (the first 10,000), with what a repair does about each.
+    pub problems: Vec<Problem>,
 }
 
 impl Store {
@@ -110,44 +104,161 @@ impl Store {
 
     /// Walks every record in chunks: quarantines what can't be read, repairs what is
     /// inconsistent. `now()`, read in each chunk's transaction (so after every commit the
-    /// chunk sees), stamps quarantined records and bounds the times kept.
+    /// chunk sees), stamps quarantined records and bounds the times kept. With `repair`
+    /// false the same walk only reports, in read transactions, and changes nothing.
     pub(crate) fn check(
         &self,
         now: &dyn Fn() -> u64,
         deadline: Option<Instant>,
+        repair: bool,
     ) -> Result<IntegrityReport> {
         let mut report = IntegrityReport::default();
         let mut complete = true;
-        for hashed in [false, true] {
-            if complete {
-                complete = self.chunked(
+        for part in [Part::Entries, Part::Hashed, Part::Order] {
+            if !complete {
+                break;
+            }
+            let mut after = None;
+            // One chunk: the findings after `after`, fixed in `w` when repairing.
+            let step = |r: &Reader<'_>, after: Option<&Position>| {
+                let now = now();
+                let (findings, checked, reached, done) = r.find_problems(part, after, CHUNK, now);
+                (findings, checked, reached, done, now)
+            };
+            complete = if repair {
+                self.chunked(
                     Durability::Eventual,
                     deadline,
-                    |w, after: Option<&Vec<u8>>| {
-                        let mut chunk = IntegrityReport::default();
-                        let after = after.map(Vec::as_slice);
-                        let (reached, done) =
-                            w.check_slots_chunk(hashed, after, CHUNK, now(), &mut chunk)?;
-                        Ok((reached, done, chunk))
+                    |w, after: Option<&Position>| {
+                        let (findings, checked, reached, done, now) = step(&w.as_read(), after);
+                        let findings = findings?;
+                        for finding in &findings {
+                            w.fix(finding, now)?;
+                        }
+                        Ok((reached, done, (findings, checked)))
                     },
-                    |chunk| report.add(&chunk),
-                )?;
-            }
-        }
-        if complete {
-            complete = self.chunked(
-                Durability::Eventual,
-                deadline,
-                |w, after: Option<&u64>| {
-                    let mut chunk = IntegrityReport::default();
-                    let (reached, done) = w.check_order_chunk(after.copied(), CHUNK, &mut chunk)?;
-                    Ok((reached, done, chunk))
-                },
-                |chunk| report.add(&chunk),
-            )?;
+                    |(findings, checked)| report.add(&findings, checked),
+                )?
+            } else {
+                loop {
+                    let (findings, checked, reached, done, _) =
+                        self.read(|r| Ok(step(r, after.as_ref())))?;
+                    report.add(&findings?, checked);
+                    after = reached;
+                    if done {
+                        break true;
+                    }
+                    if self.out_of_time(deadline) {
+                        break false;
+                    }
+                }
+            };
         }
         report.incomplete = !complete;
         Ok(report)
+    }
+}
+
+/// The three walks of the integrity check, in the order it takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The slots of `entries` (records under raw keys).
+    Entries,
+    /// The slots of `hashed` (buckets).
+    Hashed,
+    /// The insertion order.
+    Order,
+}
+
+/// Where a walk of the check has reached: a storage key, or a sequence number.
+#[derive(Debug, Clone)]
+enum Position {
+    Slot(Vec<u8>),
+    Seq(u64),
+}
+
+/// One thing the integrity check found wrong, and what repairing it does.
+#[derive(Debug, Clone)]
+enum Finding {
+    /// A storage slot whose bytes can't be read: moved to the quarantine database.
+    Unreadable {
+        hashed: bool,
+        slot: Vec<u8>,
+        bytes: Vec<u8>,
+        reason: record::Damage,
+    },
+    /// A record's times, stamped by a clock that ran ahead or with the access before the
+    /// creation: set to these.
+    Times {
+        key: Vec<u8>,
+        created: u64,
+        accessed: u64,
+        reason: &'static str,
+    },
+    /// A record missing from the insertion order: listed at its end.
+    Unlisted { key: Vec<u8> },
+    /// An insertion-order entry whose record is missing or lists another position: removed.
+    Dangling { seq: u64, key: Vec<u8> },
+}
+
+/// The most problems an [`IntegrityReport`] lists one by one; its counts go on.
+const MOST_PROBLEMS: usize = 10_000;
+
+/// One problem an integrity check found: the entry's encoded key (or, for a storage slot that
+/// can't be read, the slot's storage key: the key itself or a digest of it) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The encoded key, or the storage key of an unreadable slot.
+    pub key: Vec<u8>,
+    /// What is wrong, and what a repair does about it.
+    pub what: String,
+}
+
+impl IntegrityReport {
+    fn add(&mut self, findings: &[Finding], checked: u64) {
+        self.checked += checked;
+        for finding in findings {
+            let (key, what) = match finding {
+                Finding::Unreadable {
+                    hashed,
+                    slot,
+                    reason,
+                    ..
+                } => {
+                    self.quarantined += 1;
+                    let db = if *hashed { "hashed" } else { "entries" };
+                    (
+                        slot,
+                        format!("unreadable slot in `{db}` ({reason}): quarantined"),
+                    )
+                }
+                Finding::Times { key, reason, .. } => {
+                    self.repaired += 1;
+                    (key, format!("{reason}: times brought back in order"))
+                }
+                Finding::Unlisted { key } => {
+                    self.repaired += 1;
+                    (
+                        key,
+                        "missing from the insertion order: listed again".to_owned(),
+                    )
+                }
+                Finding::Dangling { seq, key } => {
+                    self.repaired += 1;
+                    (
+                        key,
+                        format!("insertion-order entry {seq} has no record there: removed"),
+                    )
+                }
+            };
+            if self.problems.len() < MOST_PROBLEMS {
+                self.problems.push(Problem {
+                    key: key.clone(),
+                    what,
+                });
+            }
+        }
     }
 }
 
@@ -248,85 +359,43 @@ impl WriteTxn<'_> {
         Ok((reached, done, removed))
     }
 
-    /// Checks up to `n` storage slots of `entries` (or `hashed`) after storage key `after`:
-    /// moves undecodable ones to quarantine, brings times more than [`FUTURE_TOLERANCE_MS`]
-    /// later than `now` (a clock that ran ahead) back to `now`, raises access times that are before the creation time, and puts
-    /// back in insertion order records missing from it.
-    pub(crate) fn check_slots_chunk(
-        &mut self,
-        hashed: bool,
-        after: Option<&[u8]>,
-        n: usize,
-        now: u64,
-        report: &mut IntegrityReport,
-    ) -> Result<(Option<Vec<u8>>, bool)> {
-        let store = self.store;
-        let db = if hashed { store.hashed } else { store.entries };
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut slots = Vec::new();
-        let range = db
-            .range(&self.txn, &(lower, Bound::Unbounded))
-            .map_err(storage)?;
-        for item in range.take(n) {
-            let (k, v) = item.map_err(storage)?;
-            slots.push((k.to_vec(), v.to_vec()));
-        }
-        let done = slots.len() < n;
-        let reached = slots
-            .last()
-            .map(|(k, _)| k.clone())
-            .or(after.map(<[u8]>::to_vec));
-        for (slot, bytes) in slots {
-            let mut records = Vec::new();
-            let mut damaged = false;
-            if hashed {
-                for item in record::bucket_records(&bytes) {
-                    match item {
-                        Ok((_, rec)) => records.push((rec.key.to_vec(), rec.header)),
-                        Err(_) => damaged = true,
-                    }
-                }
-            } else {
-                match record::decode(&bytes) {
-                    Ok(rec) => records.push((slot.clone(), rec.header)),
-                    Err(_) => damaged = true,
-                }
+    /// Brings back in order what [`Reader::find_problems`] found.
+    fn fix(&mut self, finding: &Finding, now: u64) -> Result<()> {
+        match finding {
+            Finding::Unreadable {
+                hashed,
+                slot,
+                bytes,
+                ..
+            } => self.quarantine_slot(*hashed, slot, bytes, now),
+            Finding::Times {
+                key,
+                created,
+                accessed,
+                ..
+            } => {
+                self.rewrite(key, |rec| {
+                    record::set_created(rec, *created);
+                    record::set_accessed(rec, *accessed);
+                })?;
+                Ok(())
             }
-            report.checked += records.len() as u64 + u64::from(damaged);
-            if damaged {
-                self.quarantine_slot(hashed, &slot, &bytes, now)?;
-                report.quarantined += 1;
-                continue;
+            Finding::Unlisted { key } => {
+                self.break_key_order()?;
+                let seq = self.next_seq()?;
+                self.list(seq, key)?;
+                self.rewrite(key, |rec| record::set_seq(rec, seq))?;
+                Ok(())
             }
-            for (key, header) in records {
-                let ahead = now.saturating_add(FUTURE_TOLERANCE_MS);
-                if header.created > ahead || header.accessed > ahead {
-                    let created = header.created.min(now);
-                    let accessed = header.accessed.clamp(created, now);
-                    self.rewrite(&key, |rec| {
-                        record::set_created(rec, created);
-                        record::set_accessed(rec, accessed);
-                    })?;
-                    report.repaired += 1;
-                } else if header.created > header.accessed {
-                    let created = header.created;
-                    self.rewrite(&key, |rec| record::set_accessed(rec, created))?;
-                    report.repaired += 1;
-                }
-                let listed = store
+            Finding::Dangling { seq, .. } => {
+                let r = self
+                    .store
                     .order
-                    .get(&self.txn, &header.seq.to_be_bytes())
-                    .map_err(storage)?;
-                if listed != Some(&key[..]) {
-                    self.break_key_order()?;
-                    let seq = self.next_seq()?;
-                    self.list(seq, &key)?;
-                    self.rewrite(&key, |rec| record::set_seq(rec, seq))?;
-                    report.repaired += 1;
-                }
+                    .delete(&mut self.txn, &seq.to_be_bytes())
+                    .map(drop);
+                self.check(r)
             }
         }
-        Ok((reached, done))
     }
 
     /// Moves the bytes of a storage slot into the quarantine database.
@@ -345,31 +414,154 @@ impl WriteTxn<'_> {
         let r = db.delete(&mut self.txn, slot).map(drop);
         self.check(r)
     }
+}
 
-    /// Removes, among up to `n` insertion-order entries after `after`, those whose record is
-    /// missing or lists another position. Returns the position reached and whether done.
-    pub(crate) fn check_order_chunk(
-        &mut self,
+impl Reader<'_> {
+    /// What is wrong among up to `n` items of `part` after `after`, how many records it
+    /// examined, the position reached, and whether the walk reached the end.
+    ///
+    /// In `entries` and `hashed`: slots that can't be read, times more than
+    /// [`FUTURE_TOLERANCE_MS`] later than `now` (a clock that ran ahead; brought back to
+    /// `now`), access times before the creation time, records missing from the insertion
+    /// order. In the order: entries whose record is missing or lists another position.
+    fn find_problems(
+        &self,
+        part: Part,
+        after: Option<&Position>,
+        n: usize,
+        now: u64,
+    ) -> (Result<Vec<Finding>>, u64, Option<Position>, bool) {
+        let mut findings = Vec::new();
+        let mut checked = 0;
+        let walked = match part {
+            Part::Order => {
+                let after = match after {
+                    Some(Position::Seq(seq)) => Some(*seq),
+                    _ => None,
+                };
+                self.find_dangling(after, n, &mut findings)
+                    .map(|(reached, done)| (reached.map(Position::Seq), done))
+            }
+            Part::Entries | Part::Hashed => {
+                let after = match after {
+                    Some(Position::Slot(slot)) => Some(slot.as_slice()),
+                    _ => None,
+                };
+                self.find_in_slots(
+                    part == Part::Hashed,
+                    after,
+                    n,
+                    now,
+                    &mut findings,
+                    &mut checked,
+                )
+                .map(|(reached, done)| (reached.map(Position::Slot), done))
+            }
+        };
+        match walked {
+            Ok((reached, done)) => (Ok(findings), checked, reached.or(after.cloned()), done),
+            Err(e) => (Err(e), checked, after.cloned(), true),
+        }
+    }
+
+    /// See [`find_problems`](Self::find_problems), for storage slots.
+    fn find_in_slots(
+        &self,
+        hashed: bool,
+        after: Option<&[u8]>,
+        n: usize,
+        now: u64,
+        findings: &mut Vec<Finding>,
+        checked: &mut u64,
+    ) -> Result<(Option<Vec<u8>>, bool)> {
+        let store = self.store;
+        let db = if hashed { store.hashed } else { store.entries };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut count = 0;
+        let mut reached = None;
+        for item in db
+            .range(self.txn, &(lower, Bound::Unbounded))
+            .map_err(storage)?
+            .take(n)
+        {
+            let (slot, bytes) = item.map_err(storage)?;
+            count += 1;
+            reached = Some(slot);
+            let mut records = Vec::new();
+            let mut damage = None;
+            if hashed {
+                for item in record::bucket_records(bytes) {
+                    match item {
+                        Ok((_, rec)) => records.push((rec.key, rec.header)),
+                        Err(reason) => damage = Some(reason),
+                    }
+                }
+            } else {
+                match record::decode(bytes) {
+                    Ok(rec) => records.push((slot, rec.header)),
+                    Err(reason) => damage = Some(reason),
+                }
+            }
+            *checked += records.len() as u64 + u64::from(damage.is_some());
+            if let Some(reason) = damage {
+                findings.push(Finding::Unreadable {
+                    hashed,
+                    slot: slot.to_vec(),
+                    bytes: bytes.to_vec(),
+                    reason,
+                });
+                continue;
+            }
+            for (key, header) in records {
+                let ahead = now.saturating_add(FUTURE_TOLERANCE_MS);
+                if header.created > ahead || header.accessed > ahead {
+                    let created = header.created.min(now);
+                    findings.push(Finding::Times {
+                        key: key.to_vec(),
+                        created,
+                        accessed: header.accessed.clamp(created, now),
+                        reason: "times later than the clock",
+                    });
+                } else if header.created > header.accessed {
+                    findings.push(Finding::Times {
+                        key: key.to_vec(),
+                        created: header.created,
+                        accessed: header.created,
+                        reason: "accessed before it was created",
+                    });
+                }
+                let listed = store
+                    .order
+                    .get(self.txn, &header.seq.to_be_bytes())
+                    .map_err(storage)?;
+                if listed != Some(key) {
+                    findings.push(Finding::Unlisted { key: key.to_vec() });
+                }
+            }
+        }
+        Ok((reached.map(<[u8]>::to_vec), count < n))
+    }
+
+    /// See [`find_problems`](Self::find_problems), for the insertion order.
+    fn find_dangling(
+        &self,
         after: Option<u64>,
         n: usize,
-        report: &mut IntegrityReport,
+        findings: &mut Vec<Finding>,
     ) -> Result<(Option<u64>, bool)> {
-        let chunk = self.headers_after(after, n)?;
+        let mut chunk = Vec::new();
+        self.store.order_chunk(self.txn, after, n, |seq, key| {
+            chunk.push((seq, key.to_vec()));
+        })?;
         let done = chunk.len() < n;
-        let reached = chunk.last().map(|(seq, _, _)| *seq).or(after);
-        for (seq, _, header) in chunk {
-            let stale = match header {
-                Ok(Some(h)) => h.seq != seq,
+        let reached = chunk.last().map(|(seq, _)| *seq);
+        for (seq, key) in chunk {
+            let stale = match self.store.get(self.txn, &key) {
+                Ok(Some(record)) => record.header.seq != seq,
                 Ok(None) | Err(_) => true,
             };
             if stale {
-                let r = self
-                    .store
-                    .order
-                    .delete(&mut self.txn, &seq.to_be_bytes())
-                    .map(drop);
-                self.check(r)?;
-                report.repaired += 1;
+                findings.push(Finding::Dangling { seq, key });
             }
         }
         Ok((reached, done))

@@ -168,6 +168,11 @@ impl Store {
         }
     }
 
+    /// Whether encoded `key` is stored under a digest.
+    pub(crate) fn hashed(&self, key: &[u8]) -> bool {
+        !Slot::is_raw(key, self.key_size_limit)
+    }
+
     /// Number of entries.
     pub(crate) fn len(&self, txn: &heed::RoTxn<'_>) -> Result<u64> {
         self.order.len(txn).map_err(storage)

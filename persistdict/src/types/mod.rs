@@ -45,48 +45,83 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A type's structure, as its serde impl presents it. Containers are written out where they
-/// occur; one that occurs inside itself is a [`Shape::Recursive`] there. The variants' order
-/// is part of the format (`docs/format.md`): new ones go at the end.
+/// A type's structure, as its serde impl presents it (`docs/format.md`, "Value"). Containers
+/// are written out where they occur; one that occurs inside itself is a [`Shape::Recursive`]
+/// there. The variants' order is part of the format: new ones go at the end.
+///
+/// Each dict of format 2 stores the shape of every type its values were written as, so that
+/// a tool can read postcard values without the program's types (see
+/// [`inspect`](crate::inspect)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Shape {
+#[non_exhaustive]
+pub enum Shape {
+    /// `()`.
     Unit,
+    /// `bool`.
     Bool,
+    /// `i8`.
     I8,
+    /// `i16`.
     I16,
+    /// `i32`.
     I32,
+    /// `i64`.
     I64,
+    /// `i128`.
     I128,
+    /// `u8`.
     U8,
+    /// `u16`.
     U16,
+    /// `u32`.
     U32,
+    /// `u64`.
     U64,
+    /// `u128`.
     U128,
+    /// `f32`.
     F32,
+    /// `f64`.
     F64,
+    /// `char`.
     Char,
+    /// A string.
     Str,
+    /// A byte string (`serde_bytes`).
     Bytes,
+    /// `Option<T>`.
     Option(Box<Shape>),
+    /// A sequence (`Vec<T>`, sets).
     Seq(Box<Shape>),
+    /// A map, with its key and value shapes.
     Map(Box<Shape>, Box<Shape>),
+    /// A tuple or an array.
     Tuple(Vec<Shape>),
+    /// A unit struct, by name.
     UnitStruct(String),
+    /// A newtype struct: name and content.
     NewType(String, Box<Shape>),
+    /// A tuple struct: name and fields.
     TupleStruct(String, Vec<Shape>),
+    /// A struct: name, and fields by name.
     Struct(String, Vec<(String, Shape)>),
-    /// Variants by index.
+    /// An enum: name, and variants with their index and name.
     Enum(String, Vec<(u32, String, Variant)>),
-    /// A container inside itself, by name.
+    /// A container inside itself, by name: the nearest enclosing one of that name.
     Recursive(String),
 }
 
-/// One enum variant's content.
+/// One enum variant's content; see [`Shape::Enum`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Variant {
+#[non_exhaustive]
+pub enum Variant {
+    /// A unit variant.
     Unit,
+    /// A newtype variant.
     NewType(Shape),
+    /// A tuple variant.
     Tuple(Vec<Shape>),
+    /// A struct variant, with fields by name.
     Struct(Vec<(String, Shape)>),
 }
 
