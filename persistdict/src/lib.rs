@@ -336,7 +336,12 @@ pub use persistdict_derive::persistent;
 /// written, the function runs and its result is returned; the failure is logged with
 /// `tracing`. Identical calls running at the same time in one process compute once; the
 /// others wait for that result (if it is not stored, for example an `Err`, they compute in
-/// turn). Processes share the results through the directory.
+/// turn). Processes share the results through the directory, and identical calls in several
+/// processes of one machine compute once too: the first to miss takes the call's lease in
+/// the store, and the others wait for its result. A lease whose process is gone (killed
+/// with `kill -9`, say) is taken over at once; a call waits at most two minutes for a live
+/// process computing the same call, then computes too. `async fn` calls take no lease: in
+/// them, only identical calls of one process compute once.
 ///
 /// Results default to [`Durability::Eventual`]: a process crash loses nothing, and a power
 /// cut may lose the last results written, which are then computed again (LMDB keeps the file

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
@@ -28,7 +29,7 @@ use crate::dict::PersistDict;
 use crate::error::{Error, Result};
 use crate::key::Scratch;
 use crate::options::Durability;
-use crate::store::memo_note;
+use crate::store::{Claim, memo_note};
 
 /// Length of the namespace prefix of every key.
 const NAMESPACE_LEN: usize = 16;
@@ -89,6 +90,23 @@ enum Outcome<V> {
     Shared(V),
     /// Nothing to hand over (an error, a `None`, a panic): waiters compute themselves.
     Nothing,
+}
+
+/// How long a call waits for another process that computes the same call (holds its lease)
+/// before it computes too.
+pub(crate) const LEASE_WAIT: Duration = Duration::from_secs(120);
+
+/// The longest pause between two looks at another process's lease.
+const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// What taking a call's lease among processes came to.
+enum Lease<V> {
+    /// Another process stored the result meanwhile.
+    Found(V),
+    /// This process computes.
+    Taken,
+    /// This process computes without the lease (no store, a failure, a wait too long).
+    Without,
 }
 
 /// The next step of a call.
@@ -388,7 +406,16 @@ where
                         return wrap(value);
                     }
                 }
-                Step::Lead(leader) => {
+                Step::Lead(mut leader) => {
+                    // Other processes making the same call: one computes, the others wait.
+                    match self.lease(key.bytes()) {
+                        Lease::Found(value) => {
+                            leader.share(Some(value.clone()));
+                            return wrap(value);
+                        }
+                        Lease::Taken => leader.leased = true,
+                        Lease::Without => {}
+                    }
                     let result = {
                         let _computing = Computing::enter(&leader.flight);
                         run()
@@ -464,6 +491,7 @@ where
             key: key.to_vec(),
             flight,
             store: None,
+            leased: false,
         };
         // A leader that finished between our lookup and taking the lead stored its result.
         match self.lookup(key) {
@@ -472,6 +500,43 @@ where
                 Step::Hit(value)
             }
             None => Step::Lead(leader),
+        }
+    }
+
+    /// Takes the lease of `key` among processes (see [`LEASE_WAIT`]), waiting while a live
+    /// process holds it; the result, if that process stored one meanwhile.
+    fn lease(&self, key: &[u8]) -> Lease<V> {
+        let Some(dict) = &self.state().dict else {
+            return Lease::Without;
+        };
+        let deadline = Instant::now() + LEASE_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match dict.raw().claim(key) {
+                Ok(Claim::Taken) => return Lease::Taken,
+                // A value that no longer decodes is computed again, as on a miss.
+                Ok(Claim::Stored) => return self.lookup(key).map_or(Lease::Without, Lease::Found),
+                Ok(Claim::Held) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(LEASE_POLL);
+                }
+                Ok(Claim::Held) => {
+                    tracing::warn!(
+                        function = self.config.function,
+                        waited = ?LEASE_WAIT,
+                        "another process still computes the same call; computing here too",
+                    );
+                    return Lease::Without;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        function = self.config.function,
+                        error = &error as &dyn std::error::Error,
+                        "cannot take the call's lease; computing without it",
+                    );
+                    return Lease::Without;
+                }
+            }
         }
     }
 
@@ -636,11 +701,16 @@ struct Leader<'m, V> {
     key: Vec<u8>,
     flight: Arc<Flight<V>>,
     store: Option<V>,
+    /// Whether this process holds the key's lease among processes, to give up when done.
+    leased: bool,
 }
 
 /// The part of a [`Memo`] a leader needs, without the codec type.
 trait Publish<V>: Sync {
+    /// Stores `value` and gives up this process's lease of `key`, in one transaction.
     fn insert(&self, key: &[u8], value: V);
+    /// Gives up this process's lease of `key`.
+    fn release(&self, key: &[u8]);
     fn remove_flight(&self, key: &[u8]);
 }
 
@@ -665,11 +735,27 @@ where
             }
         };
         let mut value = Some(value);
-        if let Err(error) = dict.raw().write(|mut w| w.put(key, &bytes, value.take())) {
+        let stored = dict.raw().write(|mut w| {
+            w.put(key, &bytes, value.take())?;
+            w.release_lease(key)
+        });
+        if let Err(error) = stored {
             tracing::warn!(
                 function = self.config.function,
                 error = &error as &dyn std::error::Error,
                 "cannot store the result",
+            );
+        }
+    }
+
+    fn release(&self, key: &[u8]) {
+        if let Some(dict) = &self.state().dict
+            && let Err(error) = dict.raw().release(key)
+        {
+            tracing::warn!(
+                function = self.config.function,
+                error = &error as &dyn std::error::Error,
+                "cannot give up the call's lease; other processes take it over when this one exits",
             );
         }
     }
@@ -688,6 +774,7 @@ impl<V: Clone> Leader<'_, V> {
     fn finish(mut self, value: Option<V>) {
         if let Some(value) = &value {
             self.memo.insert(&self.key, value.clone());
+            self.leased = false;
         }
         self.store = value;
     }
@@ -700,6 +787,10 @@ impl<V: Clone> Leader<'_, V> {
 
 impl<V> Drop for Leader<'_, V> {
     fn drop(&mut self) {
+        // Nothing stored (an error, a panic): another process may compute.
+        if self.leased {
+            self.memo.release(&self.key);
+        }
         self.memo.remove_flight(&self.key);
         let outcome = self.store.take().map_or(Outcome::Nothing, Outcome::Shared);
         *self

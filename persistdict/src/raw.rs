@@ -21,8 +21,8 @@ use crate::key::KeyBuf;
 use crate::options::{Config, Durability, MAP_SIZE_GRANULE};
 use crate::shared::Shared;
 use crate::store::{
-    Compacted, IntegrityReport, Listed, Note, Reader, Settings, Store, StoreConfig, Stored, Survey,
-    Walk, WriteTxn, expiry_note,
+    Claim, Compacted, IntegrityReport, Listed, Note, Reader, Settings, Store, StoreConfig, Stored,
+    Survey, Walk, WriteTxn, expiry_note,
 };
 use crate::types::TAG_LEN;
 
@@ -204,6 +204,20 @@ impl<V: Clone> RawDict<V> {
             typed: stored.format_version >= 2,
         };
         Ok((raw, stored))
+    }
+
+    /// Takes the lease of `key` for this process (see `store::lease`) unless it has a value
+    /// or a live process holds the lease.
+    pub(crate) fn claim(&self, key: &[u8]) -> Result<Claim> {
+        self.writable()?;
+        let now = self.now();
+        self.shared.claim(key, now, self.cutoff(now))
+    }
+
+    /// Gives up this process's lease of `key`, if it holds it.
+    pub(crate) fn release(&self, key: &[u8]) -> Result<()> {
+        self.writable()?;
+        self.shared.release(key)
     }
 
     /// Whether encoded `key` is stored under a digest.
@@ -664,6 +678,11 @@ impl<V> RawWrite<'_, '_, V> {
         let new = self.txn.put_with_times(key, bytes, created, accessed)?;
         self.changes.push((KeyBuf::from_slice(key), Change::Forget));
         Ok(new)
+    }
+
+    /// Gives up this process's lease of `key` (see [`RawDict::claim`]), if it holds it.
+    pub(crate) fn release_lease(&mut self, key: &[u8]) -> Result<()> {
+        self.txn.release_lease(key)
     }
 
     /// Records the shape of the key type tagged `tag` unless it is recorded already.

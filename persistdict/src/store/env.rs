@@ -74,6 +74,9 @@ pub(crate) struct Store {
     pub(super) info: Database<'static, Str, Bytes>,
     /// Records moved aside by the integrity check: big-endian sequence number -> origin.
     pub(super) quarantine: Db,
+    /// Which process computes a key now (`lease.rs`); `None` in a dict made by an older
+    /// version and opened read-only.
+    pub(super) leases: Option<Db>,
     resize: RwLock<()>,
     path: PathBuf,
     /// See [`read_only`](Self::read_only).
@@ -165,7 +168,7 @@ impl Store {
         } else {
             (open_writable(path, config)?, false)
         };
-        let (entries, hashed, order, info, quarantine) = if config.read_only {
+        let (entries, hashed, order, info, quarantine, leases) = if config.read_only {
             open_databases(&env).map_err(|source| Error::NotADict {
                 path: path.to_path_buf(),
                 source,
@@ -184,6 +187,7 @@ impl Store {
             order,
             info,
             quarantine,
+            leases,
             resize: RwLock::default(),
             path: path.to_path_buf(),
             read_only,

@@ -32,6 +32,7 @@ mod atime;
 mod compact;
 mod env;
 mod files;
+mod lease;
 mod meta;
 mod open;
 mod record;
@@ -44,6 +45,7 @@ mod walk;
 
 pub(crate) use compact::{Compacted, compact};
 pub(crate) use env::{Reader, Store, StoreConfig, WriteTxn};
+pub(crate) use lease::Claim;
 pub(crate) use meta::{Note, Settings, Stored, expiry_note, memo_note};
 pub(crate) use open::{fork_count, io_error};
 pub use repair::{IntegrityReport, Problem};

@@ -103,7 +103,9 @@ pub(super) fn open_env(
     })
 }
 
-pub(super) type Databases = (Db, Db, Db, Database<'static, Str, Bytes>, Db);
+/// `entries`, `hashed`, `order`, `info`, `quarantine`, and `leases` (missing from a dict made
+/// by an older version and opened read-only).
+pub(super) type Databases = (Db, Db, Db, Database<'static, Str, Bytes>, Db, Option<Db>);
 
 /// Creates (or opens) the databases of a dict, in one commit; a dict that has no settings
 /// yet gets `initial` in `info` in the same commit.
@@ -118,6 +120,7 @@ pub(super) fn create_databases(
         let order = opener.create_database::<Bytes, Bytes>(wtxn, Some("order"))?;
         let info = opener.create_database::<Str, Bytes>(wtxn, Some("info"))?;
         let quarantine = opener.create_database::<Bytes, Bytes>(wtxn, Some("quarantine"))?;
+        let leases = opener.create_database::<Bytes, Bytes>(wtxn, Some("leases"))?;
         // The settings check at open reads the first of them; writing none keeps it.
         if info.is_empty(wtxn)? && order.is_empty(wtxn)? {
             for (name, value) in initial {
@@ -125,7 +128,12 @@ pub(super) fn create_databases(
             }
         }
         Ok(CommitOrAbort::<_, ()>::Commit((
-            entries, hashed, order, info, quarantine,
+            entries,
+            hashed,
+            order,
+            info,
+            quarantine,
+            Some(leases),
         )))
     })
     .map_err(storage)
@@ -145,12 +153,13 @@ pub(super) fn open_databases(
                 opener.open_database::<Bytes, Bytes>(rtxn, Some("order"))?,
                 opener.open_database::<Str, Bytes>(rtxn, Some("info"))?,
                 opener.open_database::<Bytes, Bytes>(rtxn, Some("quarantine"))?,
+                opener.open_database::<Bytes, Bytes>(rtxn, Some("leases"))?,
             )))
         })?
         .unwrap_commit();
     match opened {
-        (Some(entries), Some(hashed), Some(order), Some(info), Some(quarantine)) => {
-            Ok((entries, hashed, order, info, quarantine))
+        (Some(entries), Some(hashed), Some(order), Some(info), Some(quarantine), leases) => {
+            Ok((entries, hashed, order, info, quarantine, leases))
         }
         _ => Err("it has none of this crate's databases".into()),
     }
