@@ -121,3 +121,36 @@ fn child_calls_stalls() {
     std::io::stdout().flush().unwrap();
     println!("got {}", stalls(5));
 }
+
+#[memoize(path = "persistdict-tests/memo-across-async")]
+async fn fetched(x: u64) -> u64 {
+    note_computation();
+    thread::sleep(Duration::from_millis(300));
+    x * 10
+}
+
+#[test]
+fn identical_async_calls_from_four_processes_compute_once() {
+    fetched_memo().clear().unwrap();
+    let dir = common::tempdir();
+    let children: Vec<_> = (0..4)
+        .map(|_| common::spawn_child("child_awaits_fetched", dir.path(), &[]))
+        .collect();
+    for child in children {
+        let out = common::finish_child(child);
+        assert!(out.contains("got 70"), "{out}");
+    }
+    assert_eq!(computations(dir.path()), 1, "4 processes, async");
+}
+
+#[test]
+#[ignore = "child process of identical_async_calls_from_four_processes_compute_once"]
+fn child_awaits_fetched() {
+    if common::child_dir().is_none() {
+        return;
+    }
+    let calls = (0..4).map(|_| fetched(7));
+    let results = futures::executor::block_on(futures::future::join_all(calls));
+    assert_eq!(results, [70; 4]);
+    println!("got 70");
+}

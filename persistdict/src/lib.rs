@@ -340,8 +340,7 @@ pub use persistdict_derive::persistent;
 /// processes of one machine compute once too: the first to miss takes the call's lease in
 /// the store, and the others wait for its result. A lease whose process is gone (killed
 /// with `kill -9`, say) is taken over at once; a call waits at most two minutes for a live
-/// process computing the same call, then computes too. `async fn` calls take no lease: in
-/// them, only identical calls of one process compute once.
+/// process computing the same call, then computes too (in an `async fn`, the wait awaits).
 ///
 /// Results default to [`Durability::Eventual`]: a process crash loses nothing, and a power
 /// cut may lose the last results written, which are then computed again (LMDB keeps the file
