@@ -154,3 +154,36 @@ fn child_awaits_fetched() {
     assert_eq!(results, [70; 4]);
     println!("got 70");
 }
+
+#[memoize(path = "persistdict-tests/memo-across-failing")]
+fn failing(x: u64) -> Result<u64, String> {
+    note_computation();
+    thread::sleep(Duration::from_millis(200));
+    Err(format!("no {x}"))
+}
+
+#[test]
+fn a_result_that_is_not_stored_lets_the_next_process_compute() {
+    failing_memo().clear().unwrap();
+    let dir = common::tempdir();
+    let started = Instant::now();
+    let children: Vec<_> = (0..3)
+        .map(|_| common::spawn_child("child_calls_failing", dir.path(), &[]))
+        .collect();
+    for child in children {
+        let out = common::finish_child(child);
+        assert!(out.contains("got no 3"), "{out}");
+    }
+    // Each computed in turn, none waited out the bound.
+    assert_eq!(computations(dir.path()), 3);
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+#[ignore = "child process of a_result_that_is_not_stored_lets_the_next_process_compute"]
+fn child_calls_failing() {
+    if common::child_dir().is_none() {
+        return;
+    }
+    println!("got {}", failing(3).unwrap_err());
+}
