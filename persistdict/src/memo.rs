@@ -117,7 +117,8 @@ fn start_ticker() {
         .spawn(|| {
             loop {
                 std::thread::sleep(LEASE_POLL);
-                TICKS.notify(usize::MAX);
+                // Stops only when nobody waited through a whole pause: a woken call listens
+                // again at once if it still waits.
                 if TICKS.total_listeners() == 0 {
                     TICKING.store(false, Ordering::Release);
                     // A call that listened after the count was taken started no ticker (this
@@ -126,6 +127,7 @@ fn start_ticker() {
                         return;
                     }
                 }
+                TICKS.notify(usize::MAX);
             }
         });
     if spawned.is_err() {
