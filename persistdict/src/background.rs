@@ -234,8 +234,11 @@ pub(crate) fn check(
     repair: bool,
 ) -> Result<IntegrityReport> {
     let report = store.check(now, deadline, repair)?;
-    counters
-        .quarantined
-        .fetch_add(report.quarantined, Ordering::Relaxed);
+    // A check that only reports moved nothing.
+    if repair {
+        counters
+            .quarantined
+            .fetch_add(report.quarantined, Ordering::Relaxed);
+    }
     Ok(report)
 }
