@@ -1,4 +1,4 @@
-//! What the attributes' generated code needs besides `fields.rs` and `memo.rs`: the options
+//! What the attributes' generated code needs besides `fields.rs` and `memo/`: the options
 //! both attributes share, where a `path` points, opening a map type, and the assertions that
 //! put a type error on the user's own tokens.
 

@@ -26,7 +26,9 @@
 //! `atime.rs` pending access times; `repair.rs` expiry and the integrity check; `walk.rs`
 //! walks; `files.rs` what is done to a directory's files before LMDB opens them (a creation
 //! cut short, the lock file's space); `record.rs` the byte layouts of records, buckets and quarantined slots; `slot.rs`
-//! where a key is stored (raw or under a digest).
+//! where a key is stored (raw or under a digest); `lease.rs` which process computes a
+//! `#[memoize]` result now; `survey.rs` what tools ask (sizes, buckets, entries with their
+//! headers, writes with given times); `compact.rs` the compacting copy put in place.
 
 mod atime;
 mod compact;

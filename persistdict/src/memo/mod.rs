@@ -1,5 +1,6 @@
 //! The runtime half of `#[memoize]`: a lazily opened dict of results, keyed by the encoded
-//! arguments, with one computation at a time per key in a process.
+//! arguments, with one computation at a time per key in a process (the flights here) and
+//! among the processes of a machine (`lease.rs`). `key.rs` builds the keys.
 //!
 //! A failure of the cache never fails the call: if the dict can't be opened, read or written,
 //! the function runs and its result is returned; the failure is logged with `tracing`.
@@ -15,10 +16,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener, Listener};
 use serde::Serialize;
@@ -30,7 +29,15 @@ use crate::dict::PersistDict;
 use crate::error::{Error, Result};
 use crate::key::Scratch;
 use crate::options::Durability;
-use crate::store::{Claim, memo_note};
+use crate::store::memo_note;
+
+mod key;
+mod lease;
+
+pub use key::MemoKey;
+pub(crate) use key::{FunctionRecord, namespace_of};
+use key::{KeyFlavor, PREFIX_ROOM, storage_key};
+use lease::Lease;
 
 /// Length of the namespace prefix of every key.
 const NAMESPACE_LEN: usize = 16;
@@ -91,61 +98,6 @@ enum Outcome<V> {
     Shared(V),
     /// Nothing to hand over (an error, a `None`, a panic): waiters compute themselves.
     Nothing,
-}
-
-/// How long a call waits for another process that computes the same call (holds its lease)
-/// before it computes too.
-pub(crate) const LEASE_WAIT: Duration = Duration::from_secs(120);
-
-/// The longest pause between two looks at another process's lease.
-const LEASE_POLL: Duration = Duration::from_millis(50);
-
-/// Wakes the `async` calls that wait for another process's lease, every [`LEASE_POLL`], from
-/// one thread that runs only while some call waits.
-static TICKS: Event = Event::new();
-
-/// Whether the ticker thread runs.
-static TICKING: AtomicBool = AtomicBool::new(false);
-
-/// Starts the ticker thread unless it runs.
-fn start_ticker() {
-    if TICKING.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("persistdict-lease-ticks".into())
-        .spawn(|| {
-            loop {
-                std::thread::sleep(LEASE_POLL);
-                // Stops only when nobody waited through a whole pause: a woken call listens
-                // again at once if it still waits.
-                if TICKS.total_listeners() == 0 {
-                    TICKING.store(false, Ordering::Release);
-                    // A call that listened after the count was taken started no ticker (this
-                    // one still ran): go on for it.
-                    if TICKS.total_listeners() == 0 || TICKING.swap(true, Ordering::AcqRel) {
-                        return;
-                    }
-                }
-                TICKS.notify(usize::MAX);
-            }
-        });
-    if spawned.is_err() {
-        // Without a ticker the waiting calls would never wake: they are woken now, and each
-        // tries again to start one.
-        TICKING.store(false, Ordering::Release);
-        TICKS.notify(usize::MAX);
-    }
-}
-
-/// What taking a call's lease among processes came to.
-enum Lease<V> {
-    /// Another process stored the result meanwhile.
-    Found(V),
-    /// This process computes.
-    Taken,
-    /// This process computes without the lease (no store, a failure, a wait too long).
-    Without,
 }
 
 /// The next step of a call.
@@ -551,64 +503,6 @@ where
         }
     }
 
-    /// Takes the lease of `key` among processes (see [`LEASE_WAIT`]), waiting while a live
-    /// process holds it; the result, if that process stored one meanwhile.
-    fn lease(&self, key: &[u8]) -> Lease<V> {
-        let deadline = Instant::now() + LEASE_WAIT;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            if let Some(lease) = self.try_lease(key, deadline) {
-                return lease;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(LEASE_POLL);
-        }
-    }
-
-    /// [`lease`](Self::lease) for `async fn`: the wait awaits the process's lease ticker.
-    async fn lease_async(&self, key: &[u8]) -> Lease<V> {
-        let deadline = Instant::now() + LEASE_WAIT;
-        loop {
-            if let Some(lease) = self.try_lease(key, deadline) {
-                return lease;
-            }
-            // Listening before the ticker may stop: it looks for listeners before it does.
-            let tick = TICKS.listen();
-            start_ticker();
-            tick.await;
-        }
-    }
-
-    /// One attempt to take the lease of `key`: `None` while a live process holds it and
-    /// `deadline` has not passed.
-    fn try_lease(&self, key: &[u8], deadline: Instant) -> Option<Lease<V>> {
-        let Some(dict) = &self.state().dict else {
-            return Some(Lease::Without);
-        };
-        match dict.raw().claim(key) {
-            Ok(Claim::Taken) => Some(Lease::Taken),
-            // A value that no longer decodes is computed again, as on a miss.
-            Ok(Claim::Stored) => Some(self.lookup(key).map_or(Lease::Without, Lease::Found)),
-            Ok(Claim::Held) if Instant::now() < deadline => None,
-            Ok(Claim::Held) => {
-                tracing::warn!(
-                    function = self.config.function,
-                    waited = ?LEASE_WAIT,
-                    "another process still computes the same call; computing here too",
-                );
-                Some(Lease::Without)
-            }
-            Err(error) => {
-                tracing::warn!(
-                    function = self.config.function,
-                    error = &error as &dyn std::error::Error,
-                    "cannot take the call's lease; computing without it",
-                );
-                Some(Lease::Without)
-            }
-        }
-    }
-
     /// The stored value under `key`. A value that no longer decodes (the return type changed)
     /// is a miss; it is overwritten by the next result.
     fn lookup(&self, key: &[u8]) -> Option<V> {
@@ -635,113 +529,6 @@ where
                 None
             }
         }
-    }
-}
-
-/// The storage key of a call, built in the thread's scratch buffer (`key::Scratch`): a hit allocates
-/// nothing for it.
-pub struct MemoKey {
-    buf: Scratch,
-    /// Where the key starts in `buf`: its length prefix is written into room left in front.
-    start: usize,
-}
-
-impl fmt::Debug for MemoKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MemoKey")
-            .field(&crate::KeyBytes::new(self.bytes()))
-            .finish()
-    }
-}
-
-impl MemoKey {
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-/// The function a `#[memoize]` store records for a namespace (`docs/format.md`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub(crate) struct FunctionRecord {
-    /// The function's module path and name.
-    pub(crate) function: String,
-    /// Its `version` option.
-    pub(crate) version: u32,
-    /// Whether its signature and body are part of the namespace (`invalidate_on_change`).
-    pub(crate) tracks_source: bool,
-}
-
-impl FunctionRecord {
-    /// A stored record, or `None` for bytes that aren't one.
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        postcard::from_bytes(bytes).ok()
-    }
-
-    /// The record as it is stored.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        // Plain data: postcard encodes it without fail.
-        postcard::to_stdvec(self).unwrap_or_default()
-    }
-}
-
-/// The namespace a stored key of a `#[memoize]` store starts with: its bytes after the
-/// postcard length prefix of the `Vec<u8>` it is, or `None` for a key too short to have one.
-pub(crate) fn namespace_of(key: &[u8]) -> Option<[u8; NAMESPACE_LEN]> {
-    let prefix = key.iter().position(|b| b & 0x80 == 0)? + 1;
-    key.get(prefix..prefix + NAMESPACE_LEN)?.try_into().ok()
-}
-
-/// Bytes left in front of a key for its length prefix: enough for keys under 2 MiB.
-const PREFIX_ROOM: usize = 3;
-
-/// A postcard output that appends to a [`MemoKey`]'s buffer.
-struct KeyFlavor(Scratch);
-
-impl postcard::ser_flavors::Flavor for KeyFlavor {
-    type Output = Scratch;
-
-    #[inline]
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.0.push(byte);
-        Ok(())
-    }
-
-    #[inline]
-    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    #[inline]
-    fn finalize(self) -> postcard::Result<Self::Output> {
-        Ok(self.0)
-    }
-}
-
-/// The bytes of `buf` after [`PREFIX_ROOM`] as the dict's key codec (postcard) encodes a
-/// `Vec<u8>`: a varint of the length, then the bytes. Built by hand because serde hands a
-/// `Vec<u8>` to the codec one byte at a time, which made encoding the key the larger part of
-/// a memoized hit.
-// Inlined into the caller's crate, like the rest of a hit's path.
-#[inline]
-fn storage_key(mut buf: Scratch) -> MemoKey {
-    let mut prefix = [0; 10];
-    let mut n = 0;
-    let mut len = buf.len() - PREFIX_ROOM;
-    while len >= 0x80 {
-        prefix[n] = (len as u8) | 0x80;
-        n += 1;
-        len >>= 7;
-    }
-    prefix[n] = len as u8;
-    let prefix = &prefix[..=n];
-    if let Some(start) = PREFIX_ROOM.checked_sub(prefix.len()) {
-        buf[start..PREFIX_ROOM].copy_from_slice(prefix);
-        MemoKey { buf, start }
-    } else {
-        buf.splice(..PREFIX_ROOM, prefix.iter().copied());
-        MemoKey { buf, start: 0 }
     }
 }
 
@@ -868,40 +655,5 @@ impl<V> Drop for Leader<'_, V> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = outcome;
         self.flight.done.notify(usize::MAX);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{NAMESPACE_LEN, PREFIX_ROOM, namespace_of, storage_key};
-    use crate::codec::{Codec, Postcard};
-    use crate::key::Scratch;
-
-    #[test]
-    fn the_namespace_is_read_back_from_a_stored_key() {
-        let mut buf = Scratch::take();
-        buf.extend_from_slice(&[0; PREFIX_ROOM]);
-        buf.extend_from_slice(&[7; NAMESPACE_LEN]);
-        buf.extend_from_slice(&[1; 200]);
-        let key = storage_key(buf);
-        assert_eq!(namespace_of(key.bytes()), Some([7; NAMESPACE_LEN]));
-        assert_eq!(namespace_of(&[3, 1, 2, 3]), None);
-    }
-
-    #[test]
-    fn a_storage_key_is_the_postcard_encoding_of_the_bytes() {
-        for len in [
-            0_u32, 1, 127, 128, 300, 16_384, 70_000, 2_097_151, 2_097_152,
-        ] {
-            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut buf = Scratch::take();
-            buf.extend_from_slice(&[7; PREFIX_ROOM]);
-            buf.extend_from_slice(&bytes);
-            assert_eq!(
-                storage_key(buf).bytes(),
-                Postcard.encode(&bytes).unwrap(),
-                "{len}"
-            );
-        }
     }
 }
