@@ -109,7 +109,8 @@ fn expiry_text(expiry: Expiry) -> String {
     }
 }
 
-fn expiry_ms(expiry: Expiry) -> Value {
+/// The expiry in milliseconds for scripts: 0 for never, `null` when not recorded.
+pub(crate) fn expiry_ms(expiry: Expiry) -> Value {
     match expiry {
         Expiry::After(d) => json!(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         Expiry::Never => json!(0),

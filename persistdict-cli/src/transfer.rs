@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use persistdict::inspect::{Entry, Expiry, Inspector, MemoFunction, Shape, TypeTag};
 use serde_json::{Map, Value, json};
 
-use crate::commands::{failed, open, open_writable};
+use crate::commands::{expiry_ms, failed, open, open_writable};
 use crate::view::{View, hex, unhex};
 use crate::{Failure, Outcome, ms, progress};
 
@@ -35,11 +35,6 @@ pub(crate) fn export(dir: &Path, output: Option<&Path>) -> Result<Outcome, Failu
     let mut out = BufWriter::new(out);
     let write_err = |e: std::io::Error| failed(output.unwrap_or(Path::new("standard output")), e);
     let s = dict.settings();
-    let expire_after_ms = match s.expiry {
-        Expiry::After(d) => json!(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        Expiry::Never => json!(0),
-        _ => Value::Null,
-    };
     let value_types: Map<String, Value> = dict
         .value_types()
         .iter()
@@ -64,7 +59,7 @@ pub(crate) fn export(dir: &Path, output: Option<&Path>) -> Result<Outcome, Failu
         "key_codec": s.key_codec,
         "value_codec": s.value_codec,
         "initialized": s.initialized,
-        "expire_after_ms": expire_after_ms,
+        "expire_after_ms": expiry_ms(s.expiry),
         "key_types": dict.key_types(),
         "value_types": value_types,
         "memo_functions": memo,

@@ -54,7 +54,7 @@ impl<'d> View<'d> {
     /// as its function and the hex of its arguments, anything else as hex.
     pub(crate) fn key_text(&self, key: &[u8]) -> String {
         if let Some(function) = self.memo_function(key) {
-            let args = key.get(Self::memo_args_start(key)..).unwrap_or_default();
+            let args = Inspector::memo_arguments(key).unwrap_or_default();
             return format!(
                 "{}#{} args 0x{}",
                 function.function,
@@ -91,14 +91,6 @@ impl<'d> View<'d> {
             .memo_functions()
             .iter()
             .find(|f| f.namespace == namespace)
-    }
-
-    /// Where the arguments start in a `#[memoize]` key: after the length prefix and the
-    /// namespace.
-    fn memo_args_start(key: &[u8]) -> usize {
-        key.iter()
-            .position(|b| b & 0x80 == 0)
-            .map_or(key.len(), |p| p + 1 + 16)
     }
 
     /// The value of `entry` as JSON, or why it can't be.

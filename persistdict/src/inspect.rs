@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::clock::{from_ms, to_ms};
 use crate::error::{Error, Result};
-use crate::memo::{FunctionRecord, namespace_of};
+use crate::memo::{FunctionRecord, namespace_of, split_key};
 use crate::options::{Background, Builder, Config};
 use crate::raw::RawDict;
 use crate::store::{Settings, Stored, memo_note};
@@ -376,6 +376,13 @@ impl Inspector {
     #[must_use]
     pub fn memo_namespace(key: &[u8]) -> Option<[u8; 16]> {
         namespace_of(key)
+    }
+
+    /// The encoded arguments of a key of a `#[memoize]` store (after its namespace), or
+    /// `None` for a key too short to hold a namespace.
+    #[must_use]
+    pub fn memo_arguments(key: &[u8]) -> Option<&[u8]> {
+        split_key(key).map(|(_, args)| args)
     }
 
     /// The number of entries.

@@ -56,11 +56,18 @@ impl FunctionRecord {
     }
 }
 
-/// The namespace a stored key of a `#[memoize]` store starts with: its bytes after the
-/// postcard length prefix of the `Vec<u8>` it is, or `None` for a key too short to have one.
-pub(crate) fn namespace_of(key: &[u8]) -> Option<[u8; NAMESPACE_LEN]> {
+/// The namespace a stored key of a `#[memoize]` store starts with (its bytes after the
+/// postcard length prefix of the `Vec<u8>` it is) and the encoded arguments after it, or
+/// `None` for a key too short to have a namespace.
+pub(crate) fn split_key(key: &[u8]) -> Option<([u8; NAMESPACE_LEN], &[u8])> {
     let prefix = key.iter().position(|b| b & 0x80 == 0)? + 1;
-    key.get(prefix..prefix + NAMESPACE_LEN)?.try_into().ok()
+    let namespace = key.get(prefix..prefix + NAMESPACE_LEN)?.try_into().ok()?;
+    Some((namespace, &key[prefix + NAMESPACE_LEN..]))
+}
+
+/// The namespace of a stored key; see [`split_key`].
+pub(crate) fn namespace_of(key: &[u8]) -> Option<[u8; NAMESPACE_LEN]> {
+    split_key(key).map(|(namespace, _)| namespace)
 }
 
 /// Bytes left in front of a key for its length prefix: enough for keys under 2 MiB.
@@ -118,7 +125,7 @@ pub(super) fn storage_key(mut buf: Scratch) -> MemoKey {
 
 #[cfg(test)]
 mod tests {
-    use super::{NAMESPACE_LEN, PREFIX_ROOM, namespace_of, storage_key};
+    use super::{NAMESPACE_LEN, PREFIX_ROOM, namespace_of, split_key, storage_key};
     use crate::codec::{Codec, Postcard};
     use crate::key::Scratch;
 
@@ -130,6 +137,10 @@ mod tests {
         buf.extend_from_slice(&[1; 200]);
         let key = storage_key(buf);
         assert_eq!(namespace_of(key.bytes()), Some([7; NAMESPACE_LEN]));
+        assert_eq!(
+            split_key(key.bytes()).map(|(_, args)| args),
+            Some(&[1; 200][..])
+        );
         assert_eq!(namespace_of(&[3, 1, 2, 3]), None);
     }
 

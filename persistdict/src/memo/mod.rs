@@ -35,7 +35,7 @@ mod key;
 mod lease;
 
 pub use key::MemoKey;
-pub(crate) use key::{FunctionRecord, namespace_of};
+pub(crate) use key::{FunctionRecord, namespace_of, split_key};
 use key::{KeyFlavor, PREFIX_ROOM, storage_key};
 use lease::Lease;
 
