@@ -171,6 +171,7 @@ fn run(
         if let Err(error) = store.flush_atimes(config.clock.now_ms()) {
             counters.record_error(&config.name, "storing access times", &error);
         }
+        store.end_old_reads();
         if let Err(error) = store.clear_stale_readers() {
             counters.record_error(&config.name, "clearing stale readers", &error);
         }

@@ -15,18 +15,27 @@
 //! are listed in [`QuietCommits`] (`commits.rs`), and a cache counts them as accounted for, so
 //! a flush every `flush_interval` does not empty every cache of the store.
 //!
-//! The cache is split into shards by a hash of the key, each behind its own lock, so that
-//! hits from several threads rarely wait for each other. Each shard keeps the invariant above
-//! on its own, with its own `known`: a shard is a small cache of the keys that hash to it.
+//! A hit writes nothing that other readers read or write: the values are in a concurrent map
+//! whose lookups take no lock (`papaya`, with epoch-based reclamation whose guards are kept
+//! per thread), `known` is one atomic load, the hit counters are striped (`stripe.rs`), and
+//! the per-entry state a hit may set (the eviction's visited bit, the time of the last
+//! reported access) is written only when it changes: once per eviction pass and once per
+//! [`TOUCH_INTERVAL_MS`]. Everything else (fills, our commits, emptying, eviction) holds one
+//! lock, in this order: the map first, then `known` with release ordering; a hit loads
+//! `known` with acquire ordering before it reads the map. A hit that finds `known` behind
+//! the last commit takes the lock to account for the commits in between, so it never reads
+//! a map that is emptied after `known` has moved on.
+//!
+//! Eviction is CLOCK (second chance): keys sit in a ring in the order they arrived; a hit
+//! sets its entry's visited bit, and a full cache evicts the first key at or after the hand
+//! whose bit is clear, clearing the bits it passes.
 
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use lru::LruCache;
 
 use crate::commits::QuietCommits;
 use crate::key::KeyBuf;
+use crate::stripe::Counter;
 
 /// What a commit did to one key.
 pub(crate) enum Change<V> {
@@ -36,179 +45,234 @@ pub(crate) enum Change<V> {
     Forget,
 }
 
+/// A hit reports an access to the store at most this often per key (ms): recording an access
+/// writes to the reading thread's log of pending access times, and the flush stores one time
+/// per key. Access times of cached keys are therefore exact to within a second.
+pub(crate) const TOUCH_INTERVAL_MS: u64 = 1_000;
+
 /// The cache of one handle (see the module docs).
 pub(crate) struct Cache<V> {
-    /// Empty when caching is off; else a power of two of shards.
-    shards: Box<[Mutex<State<V>>]>,
-    room: Room,
-    hasher: hashbrown::DefaultHashBuilder,
+    /// `None` when caching is off.
+    on: Option<On<V>>,
     quiet: Arc<QuietCommits>,
     /// See [`Cache::new`].
     max_idle: Option<u64>,
-    /// Lookups while caching is off (counted in the state otherwise, under its lock).
-    uncached: AtomicU64,
+    hits: Counter,
+    misses: Counter,
 }
 
-struct State<V> {
-    /// Values, with the time (ms) this cache last reported an access to the key. Unbounded:
-    /// the cache's [`Room`] bounds all shards together, so that keys that happen to hash to
-    /// one shard more than to others don't evict each other while the cache has room.
-    lru: LruCache<KeyBuf, (V, u64)>,
-    known: u64,
-    hits: u64,
-    misses: u64,
+type Map<V> = papaya::HashMap<KeyBuf, Slot<V>, hashbrown::DefaultHashBuilder>;
+
+/// A cache that caches.
+struct On<V> {
+    map: Map<V>,
+    /// The transaction id as of which every value in `map` is the stored one.
+    known: AtomicU64,
+    /// Held by everything that changes `map` or `known`.
+    ring: Mutex<Ring>,
 }
 
-/// A hit reports an access to the store at most this often per key (ms): recording an access
-/// takes the store's lock and, in batches, a lookup in its map of pending access times.
-/// Access times of cached keys are therefore exact to within a second.
-pub(crate) const TOUCH_INTERVAL_MS: u64 = 1_000;
+/// One cached value.
+struct Slot<V> {
+    value: V,
+    /// When this cache last reported an access to the key (ms); 0 after our own write.
+    touched: AtomicU64,
+    /// Set by a hit, cleared by the eviction hand passing over the entry.
+    visited: AtomicBool,
+    /// The entry's place in the ring.
+    place: usize,
+}
 
-/// How many entries the shards hold together, and may.
-struct Room {
+impl<V> Slot<V> {
+    fn new(value: V, touched: u64, place: usize) -> Self {
+        Slot {
+            value,
+            touched: AtomicU64::new(touched),
+            visited: AtomicBool::new(false),
+            place,
+        }
+    }
+}
+
+/// The cached keys in the order eviction considers them. Invariant: `keys[p]` is `Some(k)`
+/// exactly when the map holds `k` with place `p`; every `None` place is in `free`.
+struct Ring {
+    keys: Vec<Option<KeyBuf>>,
+    free: Vec<usize>,
+    hand: usize,
     capacity: usize,
-    entries: AtomicUsize,
 }
 
-impl<V> State<V> {
-    /// Caches `entry` under `key`; at capacity, this shard's least recently used entry makes
-    /// room.
-    fn insert(&mut self, key: &[u8], entry: (V, u64), room: &Room) {
-        if self.lru.put(KeyBuf::from_slice(key), entry).is_some() {
-            return;
-        }
-        if room.entries.load(Ordering::Relaxed) >= room.capacity && self.lru.len() > 1 {
-            self.lru.pop_lru();
-        } else {
-            room.entries.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+/// The lock of a cache that caches, with the map it guards.
+struct Locked<'c, V> {
+    ring: MutexGuard<'c, Ring>,
+    on: &'c On<V>,
+    guard: papaya::LocalGuard<'c>,
+}
 
-    fn remove(&mut self, key: &[u8], room: &Room) {
-        if self.lru.pop(key).is_some() {
-            room.entries.fetch_sub(1, Ordering::Relaxed);
+impl<V> On<V> {
+    fn lock(&self) -> Locked<'_, V> {
+        Locked {
+            ring: self.ring.lock().unwrap_or_else(PoisonError::into_inner),
+            on: self,
+            guard: self.map.guard(),
         }
-    }
-
-    fn clear(&mut self, room: &Room) {
-        room.entries.fetch_sub(self.lru.len(), Ordering::Relaxed);
-        self.lru.clear();
     }
 }
 
-impl<V: Clone> State<V> {
-    /// See [`Cache::get`].
-    fn lookup(
-        &mut self,
-        key: &[u8],
-        last_txn_id: u64,
-        now: u64,
-        quiet: &QuietCommits,
-        max_idle: Option<u64>,
-        room: &Room,
-    ) -> Option<(V, bool)> {
-        if self.known != last_txn_id {
-            let quiet = quiet.cover(self.known, last_txn_id);
-            self.known = last_txn_id;
-            if !quiet {
-                self.clear(room);
-                return None;
+impl<V> Locked<'_, V> {
+    fn known(&self) -> u64 {
+        // Only holders of the lock store it.
+        self.on.known.load(Ordering::Relaxed)
+    }
+
+    /// Makes `id` known; the map must be right as of `id` already.
+    fn publish(&self, id: u64) {
+        self.on.known.store(id, Ordering::Release);
+    }
+
+    /// Accounts for every commit up to `last`: emptying the cache unless they were all quiet
+    /// ones. Returns whether the values may still be served.
+    fn catch_up(&mut self, last: u64, quiet: &QuietCommits) -> bool {
+        let known = self.known();
+        if known == last {
+            return true;
+        }
+        let kept = quiet.cover(known, last);
+        if !kept {
+            self.clear();
+        }
+        self.publish(last);
+        kept
+    }
+
+    /// Caches `value` under `key`, reported as accessed at `touched`; at capacity, the first
+    /// entry at or after the hand not visited since the hand last passed makes room.
+    fn insert(&mut self, key: &[u8], value: V, touched: u64) {
+        let map = &self.on.map;
+        let place = match map.get(key, &self.guard) {
+            Some(slot) => slot.place,
+            None => match self.ring.free.pop() {
+                Some(place) => place,
+                None if self.ring.keys.len() < self.ring.capacity => {
+                    self.ring.keys.push(None);
+                    self.ring.keys.len() - 1
+                }
+                None => self.evict(),
+            },
+        };
+        let key = KeyBuf::from_slice(key);
+        self.ring.keys[place] = Some(key.clone());
+        map.insert(key, Slot::new(value, touched, place), &self.guard);
+    }
+
+    /// Removes the entry at the hand's next unvisited place; returns that place, now empty.
+    fn evict(&mut self) -> usize {
+        let ring = &mut *self.ring;
+        let len = ring.keys.len();
+        // After one turn every bit the hand passed is clear; hits may set some again
+        // meanwhile, so the second turn ends with the entry under the hand whatever its bit.
+        for turn in 0..2 * len {
+            let place = ring.hand;
+            ring.hand = (ring.hand + 1) % len;
+            let Some(key) = &ring.keys[place] else {
+                return place;
+            };
+            let visited = self
+                .on
+                .map
+                .get(key, &self.guard)
+                .is_some_and(|slot| slot.visited.swap(false, Ordering::Relaxed));
+            if !visited || turn + 1 == 2 * len {
+                self.on.map.remove(key, &self.guard);
+                ring.keys[place] = None;
+                return place;
             }
         }
-        let (value, touched) = self.lru.get_mut(key)?;
-        // Not used through this cache for longer than the expiry (or not read since our own
-        // write, which stamps 0): maybe past its expiry, which the store decides.
-        if max_idle.is_some_and(|idle| *touched == 0 || now.saturating_sub(*touched) > idle) {
-            return None;
+        unreachable!("the loop returns on its last turn")
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(slot) = self.on.map.remove(key, &self.guard) {
+            self.ring.keys[slot.place] = None;
+            self.ring.free.push(slot.place);
         }
-        let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < *touched;
-        if touch {
-            *touched = now;
-        }
-        Some((value.clone(), touch))
+    }
+
+    fn clear(&mut self) {
+        self.on.map.clear(&self.guard);
+        self.ring.keys.clear();
+        self.ring.free.clear();
+        self.ring.hand = 0;
     }
 }
 
-impl<V: Clone> Cache<V> {
+impl<V> Cache<V> {
     /// A cache of at most `capacity` entries (0 turns caching off), in front of the store whose
     /// value-neutral commits `quiet` lists. An entry this cache has not seen used for
     /// `max_idle` ms (the dict's expiry) is a miss.
     pub(crate) fn new(capacity: usize, quiet: Arc<QuietCommits>, max_idle: Option<u64>) -> Self {
-        // At least 8 entries a shard, so that a small cache stays close to an LRU of its size.
-        let count = (capacity / 8)
-            .clamp(1, MAX_SHARDS)
-            .next_power_of_two()
-            .min(MAX_SHARDS);
-        let shards = if capacity == 0 {
-            Box::default()
-        } else {
-            (0..count)
-                .map(|_| {
-                    Mutex::new(State {
-                        lru: LruCache::unbounded(),
-                        known: 0,
-                        hits: 0,
-                        misses: 0,
-                    })
-                })
-                .collect()
-        };
-        Cache {
-            shards,
-            room: Room {
+        let on = (capacity > 0).then(|| On {
+            map: papaya::HashMap::builder()
+                .hasher(hashbrown::DefaultHashBuilder::default())
+                .build(),
+            known: AtomicU64::new(0),
+            ring: Mutex::new(Ring {
+                keys: Vec::new(),
+                free: Vec::new(),
+                hand: 0,
                 capacity,
-                entries: AtomicUsize::new(0),
-            },
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            }),
+        });
+        Cache {
+            on,
             quiet,
             max_idle,
-            uncached: AtomicU64::new(0),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
-    /// The index of `key`'s shard.
-    fn shard_of(&self, key: &[u8]) -> usize {
-        if self.shards.len() == 1 {
-            return 0;
-        }
-        // The top bits: each shard's map indexes its buckets with the low ones.
-        let hash = self.hasher.hash_one(key);
-        (hash >> 32) as usize & (self.shards.len() - 1)
-    }
-
-    /// The shard of `key`, locked; `None` when caching is off.
-    fn lock(&self, key: &[u8]) -> Option<MutexGuard<'_, State<V>>> {
-        if self.shards.is_empty() {
-            return None;
-        }
-        Some(lock(&self.shards[self.shard_of(key)]))
-    }
-
-    /// The cached value of `key`, if it is still the stored one, and whether the access at
-    /// `now` should be reported to the store (see [`TOUCH_INTERVAL_MS`]). `last_txn_id` gives
-    /// the id of the last commit by anyone (read only if caching is on).
-    pub(crate) fn get(
+    /// `f` of the cached value of `key`, if it is still the stored one, and whether the
+    /// access at `now` should be reported to the store (see [`TOUCH_INTERVAL_MS`]).
+    /// `last_txn_id` gives the id of the last commit by anyone (read only if caching is on).
+    pub(crate) fn with<T>(
         &self,
         key: &[u8],
         last_txn_id: impl FnOnce() -> u64,
         now: u64,
-    ) -> Option<(V, bool)> {
-        let Some(mut state) = self.lock(key) else {
-            self.uncached.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        let found = state.lookup(
-            key,
-            last_txn_id(),
-            now,
-            &self.quiet,
-            self.max_idle,
-            &self.room,
-        );
+        f: impl FnOnce(&V) -> T,
+    ) -> Option<(T, bool)> {
+        let found = self.on.as_ref().and_then(|on| {
+            let last = last_txn_id();
+            if on.known.load(Ordering::Acquire) != last && !on.lock().catch_up(last, &self.quiet) {
+                return None;
+            }
+            let guard = on.map.guard();
+            let slot = on.map.get(key, &guard)?;
+            let touched = slot.touched.load(Ordering::Relaxed);
+            // Not used through this cache for longer than the expiry (or not read since our
+            // own write, which stamps 0): maybe past its expiry, which the store decides.
+            if self
+                .max_idle
+                .is_some_and(|idle| touched == 0 || now.saturating_sub(touched) > idle)
+            {
+                return None;
+            }
+            let touch = now >= touched.saturating_add(TOUCH_INTERVAL_MS) || now < touched;
+            if touch {
+                // Two threads may both report the access: the store keeps the later time.
+                slot.touched.store(now, Ordering::Relaxed);
+            }
+            if !slot.visited.load(Ordering::Relaxed) {
+                slot.visited.store(true, Ordering::Relaxed);
+            }
+            Some((f(&slot.value), touch))
+        });
         if found.is_some() {
-            state.hits += 1;
+            self.hits.add_one();
         } else {
-            state.misses += 1;
+            self.misses.add_one();
         }
         found
     }
@@ -216,88 +280,79 @@ impl<V: Clone> Cache<V> {
     /// Caches `value`, read in a snapshot at transaction id `snapshot` and reported as
     /// accessed at `now`.
     pub(crate) fn put_read(&self, key: &[u8], value: V, snapshot: u64, now: u64) {
-        if let Some(mut state) = self.lock(key)
-            && state.known == snapshot
-        {
-            state.insert(key, (value, now), &self.room);
+        if let Some(on) = &self.on {
+            let mut locked = on.lock();
+            if locked.known() == snapshot {
+                locked.insert(key, value, now);
+            }
         }
     }
 
-    /// Accounts for our own commit `txn_id` and what it did to keys, in every shard.
+    /// Accounts for our own commit `txn_id` and what it did to keys.
     pub(crate) fn committed<B: AsRef<[u8]>>(
         &self,
         txn_id: u64,
         changes: impl IntoIterator<Item = (B, Change<V>)>,
     ) {
-        if self.shards.is_empty() {
+        let Some(on) = &self.on else {
             return;
-        }
-        let mut changes: Vec<(usize, B, Option<Change<V>>)> = changes
-            .into_iter()
-            .map(|(key, change)| (self.shard_of(key.as_ref()), key, Some(change)))
-            .collect();
-        for (index, shard) in self.shards.iter().enumerate() {
-            let mut state = lock(shard);
-            let mine = changes.iter_mut().filter(|(s, _, _)| *s == index);
-            if txn_id > state.known
-                && (txn_id == state.known + 1 || self.quiet.cover(state.known, txn_id - 1))
-            {
-                for (_, key, change) in mine {
-                    match change.take() {
-                        Some(Change::Put(value)) => {
-                            // A write stores its own access time; the next hit reports again.
-                            state.insert(key.as_ref(), (value, 0), &self.room);
-                        }
-                        Some(Change::Forget) | None => state.remove(key.as_ref(), &self.room),
-                    }
+        };
+        let mut locked = on.lock();
+        let known = locked.known();
+        if txn_id > known && (txn_id == known + 1 || self.quiet.cover(known, txn_id - 1)) {
+            for (key, change) in changes {
+                match change {
+                    // A write stores its own access time; the next hit reports again.
+                    Change::Put(value) => locked.insert(key.as_ref(), value, 0),
+                    Change::Forget => locked.remove(key.as_ref()),
                 }
-                state.known = txn_id;
-            } else if txn_id > state.known {
-                // Commits we did not see came first.
-                state.clear(&self.room);
-                state.known = txn_id;
-            } else {
-                // A later commit was accounted for already (and emptied the shard, since this
-                // one was not applied); values cached since are from snapshots newer than ours.
-                for (_, key, _) in mine {
-                    state.remove(key.as_ref(), &self.room);
-                }
+            }
+            locked.publish(txn_id);
+        } else if txn_id > known {
+            // Commits we did not see came first.
+            locked.clear();
+            locked.publish(txn_id);
+        } else {
+            // A later commit was accounted for already (and emptied the cache, since this
+            // one was not applied); values cached since are from snapshots newer than ours.
+            for (key, _) in changes {
+                locked.remove(key.as_ref());
             }
         }
     }
 
     /// Accounts for our own commit `txn_id` that changed keys we don't list (clear, expiry).
     pub(crate) fn committed_unknown(&self, txn_id: u64) {
-        for shard in &self.shards {
-            let mut state = lock(shard);
-            state.clear(&self.room);
-            state.known = state.known.max(txn_id);
+        if let Some(on) = &self.on {
+            let mut locked = on.lock();
+            locked.clear();
+            locked.publish(locked.known().max(txn_id));
         }
     }
 
-    /// `f` of each shard's state, summed.
-    fn sum(&self, f: impl Fn(&State<V>) -> u64) -> u64 {
-        self.shards.iter().map(|shard| f(&lock(shard))).sum()
-    }
-
     pub(crate) fn hits(&self) -> u64 {
-        self.sum(|s| s.hits)
+        self.hits.sum()
     }
 
     pub(crate) fn misses(&self) -> u64 {
-        self.uncached.load(Ordering::Relaxed) + self.sum(|s| s.misses)
+        self.misses.sum()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.sum(|s| s.lru.len() as u64) as usize
+        self.on.as_ref().map_or(0, |on| on.map.len())
     }
 }
 
-/// The most shards a cache is split into.
-const MAX_SHARDS: usize = 16;
-
-fn lock<V>(shard: &Mutex<State<V>>) -> MutexGuard<'_, State<V>> {
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
+impl<V: Clone> Cache<V> {
+    /// The cached value of `key`; see [`with`](Self::with).
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        last_txn_id: impl FnOnce() -> u64,
+        now: u64,
+    ) -> Option<(V, bool)> {
+        self.with(key, last_txn_id, now, V::clone)
+    }
 }
 
 #[cfg(test)]
@@ -415,9 +470,8 @@ mod tests {
     }
 
     #[test]
-    fn every_shard_of_a_large_cache_notices_a_foreign_commit_and_applies_ours() {
+    fn a_large_cache_notices_a_foreign_commit_and_applies_ours() {
         let cache = Cache::new(1_024, Arc::default(), None);
-        assert_eq!(cache.shards.len(), MAX_SHARDS);
         let keys: Vec<Vec<u8>> = (0..200_u32).map(|i| i.to_le_bytes().to_vec()).collect();
         for key in &keys {
             get(&cache, key, 5);
@@ -436,19 +490,14 @@ mod tests {
     }
 
     #[test]
-    fn the_shards_together_hold_about_the_capacity_and_keep_a_cycle_that_fits() {
+    fn a_full_cache_holds_its_capacity_and_keeps_a_cycle_that_fits() {
         let cache = Cache::new(100, Arc::default(), None);
         get(&cache, b"k", 5);
         for i in 0..1_000_u32 {
             get(&cache, &i.to_le_bytes(), 5);
             cache.put_read(&i.to_le_bytes(), 1, 5, 0);
         }
-        assert!(
-            (100..100 + MAX_SHARDS).contains(&cache.len()),
-            "{}",
-            cache.len()
-        );
-        // Keys that fit are all kept, however they fall into shards.
+        assert_eq!(cache.len(), 100);
         let cache = Cache::new(1_000, Arc::default(), None);
         get(&cache, b"k", 5);
         for round in 0..3 {
@@ -460,6 +509,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn eviction_spares_the_keys_read_since_the_hand_last_passed() {
+        let cache = Cache::new(4, Arc::default(), None);
+        get(&cache, b"k", 5);
+        for key in [b"a", b"b", b"c", b"d"] {
+            cache.put_read(key, 1, 5, 0);
+        }
+        // `a` and `c` are read; `e` and `f` take the places of `b` and `d`.
+        assert_eq!(get(&cache, b"a", 5), Some(1));
+        assert_eq!(get(&cache, b"c", 5), Some(1));
+        cache.put_read(b"e", 2, 5, 0);
+        cache.put_read(b"f", 2, 5, 0);
+        let cached = |k: &[u8]| get(&cache, k, 5).is_some();
+        assert_eq!(
+            [b"a", b"b", b"c", b"d", b"e", b"f"].map(|k| cached(k)),
+            [true, false, true, false, true, true]
+        );
+        // A removed key's place is reused before anything is evicted.
+        cache.committed(6, [(b"a".to_vec(), Change::Forget)]);
+        cache.put_read(b"g", 3, 6, 0);
+        assert_eq!(cache.len(), 4);
+        assert!(
+            [b"c", b"e", b"f", b"g"]
+                .iter()
+                .all(|k| get(&cache, *k, 6).is_some())
+        );
+    }
+
+    #[test]
+    fn hits_from_other_threads_never_see_a_value_older_than_the_last_commit() {
+        // One writer commits increasing values of one key; readers check that what they
+        // are served is never older than what was committed before their lookup began.
+        let cache = Cache::new(64, Arc::default(), None);
+        let committed = AtomicU64::new(1);
+        cache.get(b"k", || 1, 0);
+        cache.committed(2, [(b"k".to_vec(), Change::Put(2_u64))]);
+        committed.store(2, Ordering::SeqCst);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for id in 3..20_000_u64 {
+                    committed.store(id, Ordering::SeqCst);
+                    cache.committed(id, [(b"k".to_vec(), Change::Put(id))]);
+                }
+            });
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..100_000 {
+                        // The writer stores the id before applying it: as the commit id
+                        // LMDB shows readers moves before our cache accounts for it.
+                        let last = committed.load(Ordering::SeqCst);
+                        if let Some((value, _)) = cache.get(b"k", || last, 0) {
+                            assert!(value >= last, "served {value} after commit {last}");
+                        }
+                    }
+                });
+            }
+        });
     }
 
     #[test]

@@ -116,6 +116,7 @@ mod options;
 mod raw;
 mod shared;
 mod store;
+mod stripe;
 mod types;
 
 /// What the macros' generated code calls. Not public API: no semver guarantee.

@@ -185,6 +185,9 @@ impl Shared {
         let mut slot = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             *slot = background::start(&self.store, &self.counters, config);
+            if slot.is_some() {
+                self.store.keep_reads();
+            }
         }
     }
 

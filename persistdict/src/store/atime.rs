@@ -1,12 +1,13 @@
 //! Access times recorded by reads and not yet stored, and their flush.
 //!
-//! A read appends its access to a short log; the log is merged into a map (encoded key ->
+//! Each thread records in its own stripe (`stripe.rs`), so that readers don't wait for each
+//! other or move a lock's cache line between cores; a flush takes every stripe. A read appends its access to a short log; the log is merged into a map (encoded key ->
 //! latest access, ms) when it fills up and before the map is read. Appending writes to memory
 //! that was just written. A map insert is a lookup in a table as large as the set of keys
 //! read since the last flush: with 100,000 such keys it costs two cache misses, a fifth of an
 //! uncached read. Merging a whole log at once lets the processor overlap those misses.
 
-use std::sync::PoisonError;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hashbrown::HashMap;
 
@@ -59,11 +60,20 @@ impl Pending {
     }
 
     fn merge(&mut self) {
-        for (key, t) in self.log.drain(..) {
-            let latest = self.map.entry(key).or_insert(t);
+        Self::merge_into(&mut self.map, self.log.drain(..));
+    }
+
+    /// Adds `times` to `map`, keeping the later time of each key.
+    fn merge_into(map: &mut HashMap<KeyBuf, u64>, times: impl IntoIterator<Item = (KeyBuf, u64)>) {
+        for (key, t) in times {
+            let latest = map.entry(key).or_insert(t);
             *latest = (*latest).max(t);
         }
     }
+}
+
+fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    pending.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Store {
@@ -72,12 +82,8 @@ impl Store {
         // A read-only store stores nothing; in a forked child the lock may be a parent
         // thread's, held forever.
         if !self.read_only() && self.alive().is_ok() {
-            self.pending().touch(key, now);
+            lock(self.atimes.mine()).touch(key, now);
         }
-    }
-
-    pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.atimes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the entry of `key`, whose stored access time is `accessed`, is past its expiry:
@@ -89,7 +95,7 @@ impl Store {
 
     /// The access time of `key` recorded in memory and not yet stored.
     pub(crate) fn pending_atime(&self, key: &[u8]) -> Option<u64> {
-        self.pending().get(key)
+        self.atimes.all().filter_map(|p| lock(p).get(key)).max()
     }
 
     /// Stores the access times recorded in memory, in one write transaction, as of `now` (ms):
@@ -100,7 +106,11 @@ impl Store {
             return Ok(0);
         }
         self.alive()?;
-        let pending = self.pending().take();
+        let mut stripes = self.atimes.all().map(|p| lock(p).take());
+        let mut pending = stripes.next().unwrap_or_default();
+        for more in stripes {
+            Pending::merge_into(&mut pending, more);
+        }
         if pending.is_empty() {
             return Ok(0);
         }
@@ -115,7 +125,7 @@ impl Store {
             Ok((_, id)) => self.quiet_commits().record(id),
             Err(_) => {
                 // Keep them for the next attempt.
-                self.pending().restore(pending);
+                lock(self.atimes.mine()).restore(pending);
             }
         }
         result.map(|(stored, _)| stored)

@@ -1,8 +1,12 @@
 //! The store's environment: opening and closing LMDB, the read and write runner, map growth.
 //!
 //! Invariants:
-//! - Every transaction holds `resize` shared; changing the map size holds it exclusively, as
-//!   LMDB requires that no transaction of this process is active during `mdb_env_set_mapsize`.
+//! - Every transaction holds `resize` shared (its thread's stripe of it, so that readers don't
+//!   share a lock's cache line); changing the map size holds every stripe exclusively, with no
+//!   read transaction kept (`pool.rs`), as LMDB requires that no transaction of this process
+//!   is active during `mdb_env_set_mapsize`.
+//! - `env` is boxed, so that the read transactions kept in `pool`, which borrow it, stay valid
+//!   wherever the store moves; they are ended before it is dropped.
 //! - A write transaction begins and commits on one OS thread (heed issue 339: a write txn
 //!   committed on another thread deadlocks the next one). Writes are closures, so `MapFull`
 //!   is handled by abort, grow, replay.
@@ -31,10 +35,12 @@ use super::files;
 use super::open::{
     FORKS, create_databases, fork_count, open_databases, open_env, open_read_only, os_code,
 };
+use super::pool::Pool;
 use crate::clock::Clock;
 use crate::commits::QuietCommits;
 use crate::error::{Error, KeyBytes, Result};
 use crate::options::Durability;
+use crate::stripe::Striped;
 
 pub(super) type Db = Database<'static, Bytes, Bytes>;
 
@@ -59,7 +65,9 @@ pub(crate) struct StoreConfig {
 pub(crate) struct Store {
     /// Dropped early only in a forked child (see [`close_in_child`](Self::close_in_child));
     /// otherwise when the store is.
-    env: UnsafeCell<ManuallyDrop<Env<WithoutTls>>>,
+    env: UnsafeCell<ManuallyDrop<Box<Env<WithoutTls>>>>,
+    /// Read transactions kept between reads (`pool.rs`).
+    pool: Pool,
     /// Set once `env` is dropped.
     env_closed: AtomicBool,
     /// [`FORKS`] when the store was opened.
@@ -77,7 +85,7 @@ pub(crate) struct Store {
     /// Which process computes a key now (`lease.rs`); `None` in a dict made by an older
     /// version and opened read-only.
     pub(super) leases: Option<Db>,
-    resize: RwLock<()>,
+    resize: Striped<RwLock<()>>,
     path: PathBuf,
     /// See [`read_only`](Self::read_only).
     read_only: bool,
@@ -91,8 +99,8 @@ pub(crate) struct Store {
     pub(super) snapshots: Arc<AtomicUsize>,
     /// See [`StoreConfig::key_size_limit`].
     pub(super) key_size_limit: usize,
-    /// Access times recorded by reads and not yet stored.
-    pub(super) atimes: Mutex<Pending>,
+    /// Access times recorded by reads and not yet stored, each thread in its stripe.
+    pub(super) atimes: Striped<Mutex<Pending>>,
     /// Our commits that stored only access times, which caches need not account for.
     quiet: Arc<QuietCommits>,
     /// The key-order setting (`table.rs`) after our last commit, so that our next write
@@ -179,7 +187,8 @@ impl Store {
             create_databases(&env, &config.initial_settings)?
         };
         Ok(Store {
-            env: UnsafeCell::new(ManuallyDrop::new(env)),
+            env: UnsafeCell::new(ManuallyDrop::new(Box::new(env))),
+            pool: Pool::new(),
             env_closed: AtomicBool::new(false),
             generation,
             entries,
@@ -188,7 +197,7 @@ impl Store {
             info,
             quarantine,
             leases,
-            resize: RwLock::default(),
+            resize: Striped::default(),
             path: path.to_path_buf(),
             read_only,
             clock: config.clock.clone(),
@@ -196,7 +205,7 @@ impl Store {
             unsynced: AtomicBool::new(false),
             snapshots: Arc::default(),
             key_size_limit: config.key_size_limit,
-            atimes: Mutex::default(),
+            atimes: Striped::default(),
             quiet: Arc::default(),
             key_order_after: AtomicU64::new(0),
             closing: AtomicBool::new(false),
@@ -283,7 +292,11 @@ impl Store {
             // A write nested in a read of this thread (only reachable from an iterator's
             // callback) takes its own transaction; LMDB allows a read and a write per thread.
             _ => {
-                let lock = self.resize.read().unwrap_or_else(PoisonError::into_inner);
+                let lock = self
+                    .resize
+                    .mine()
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
                 let pushed = HELD
                     .try_with(|h| h.borrow_mut().push((id, writing)))
                     .is_ok();
@@ -301,28 +314,66 @@ impl Store {
         self.read_at(|r, _| f(r))
     }
 
-    /// Runs `f` in a read transaction, with the id of the snapshot it reads.
+    /// Runs `f` in a read transaction, with the id of the snapshot it reads: the one this
+    /// thread kept from its last read if nobody committed since (`pool.rs`), else a new one.
     pub(crate) fn read_at<T>(&self, f: impl FnOnce(&Reader<'_>, u64) -> Result<T>) -> Result<T> {
+        let mut readers_full = false;
         loop {
             let held = self.hold(false)?;
-            match self.env()?.read_txn() {
+            let env = self.env()?;
+            let txn = match self.pool.take(self.last_txn_id()) {
+                Some(txn) => Ok(txn),
+                // SAFETY: the transaction borrows the boxed `env`, which stays where it is
+                // until the store is dropped; a kept one is ended before that (`Drop`), and
+                // one in use here ends before this returns.
+                None => env.read_txn().map(|txn| unsafe {
+                    std::mem::transmute::<
+                        heed::RoTxn<'_, WithoutTls>,
+                        heed::RoTxn<'static, WithoutTls>,
+                    >(txn)
+                }),
+            };
+            match txn {
                 Ok(txn) => {
                     let id = txn.id() as u64;
-                    return f(
+                    let result = f(
                         &Reader {
                             store: self,
                             txn: &txn,
                         },
                         id,
                     );
+                    // Given back while `resize` is held: a resize finds it in the pool.
+                    self.pool.give_back(txn);
+                    drop(held);
+                    return result;
                 }
                 // Only a thread that took the lock itself can wait for the exclusive one.
                 Err(heed::Error::Mdb(MdbError::MapResized)) if held.pushed => {
                     drop(held);
                     self.adopt_map_size()?;
                 }
+                // The kept transactions hold reader slots: give them up and try once more.
+                Err(heed::Error::Mdb(MdbError::ReadersFull)) if !readers_full => {
+                    readers_full = true;
+                    self.pool.sweep(self.last_txn_id(), true);
+                }
                 Err(e) => return Err(storage(e)),
             }
+        }
+    }
+
+    /// Lets threads keep their read transaction between reads (`pool.rs`): called once a
+    /// worker runs, whose ticks call [`end_old_reads`](Self::end_old_reads).
+    pub(crate) fn keep_reads(&self) {
+        self.pool.enable();
+    }
+
+    /// Ends the read transactions kept for reads that other processes' commits made old, so
+    /// that they don't keep freed pages from being reused.
+    pub(crate) fn end_old_reads(&self) {
+        if self.alive().is_ok() {
+            self.pool.sweep(self.last_txn_id(), false);
         }
     }
 
@@ -385,6 +436,8 @@ impl Store {
                     self.set_sync(durability)?;
                     match w.txn.commit() {
                         Ok(()) => {
+                            // Every kept read transaction is older than this commit now.
+                            self.pool.sweep(id, false);
                             self.key_order_committed(id, key_order);
                             if durability == Durability::Eventual {
                                 self.unsynced.store(true, Ordering::Relaxed);
@@ -454,7 +507,7 @@ impl Store {
 
     /// Doubles the map.
     fn grow_map(&self) -> Result<()> {
-        let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
+        let _exclusive = self.exclusive();
         self.no_snapshot_open()?;
         let current = self.env()?.info().map_size;
         let new_size = current.checked_mul(2).ok_or_else(|| Error::MapExhausted {
@@ -462,14 +515,25 @@ impl Store {
         })?;
         tracing::debug!(path = %self.path.display(), new_size, "growing the map");
         // SAFETY: every transaction of this process holds `resize` shared, and we hold it
-        // exclusively, so none is active.
+        // exclusively, with no read transaction kept, so none is active.
         unsafe { self.env()?.resize(new_size) }.map_err(storage)?;
         Ok(())
     }
 
+    /// Every stripe of `resize`, held exclusively, with no read transaction kept.
+    fn exclusive(&self) -> Vec<std::sync::RwLockWriteGuard<'_, ()>> {
+        let held = self
+            .resize
+            .all()
+            .map(|lock| lock.write().unwrap_or_else(PoisonError::into_inner))
+            .collect();
+        self.pool.sweep(0, true);
+        held
+    }
+
     /// Adopts the map size another process set.
     pub(super) fn adopt_map_size(&self) -> Result<()> {
-        let _exclusive = self.resize.write().unwrap_or_else(PoisonError::into_inner);
+        let _exclusive = self.exclusive();
         self.no_snapshot_open()?;
         // SAFETY: as in `grow_map`. Size 0 makes LMDB adopt the size recorded in the file.
         unsafe { self.env()?.resize(0) }.map_err(storage)?;
@@ -539,8 +603,10 @@ impl Drop for Store {
         if let Err(error) = self.sync() {
             tracing::warn!(path = %self.path.display(), %error, "sync at close failed");
         }
-        // SAFETY: `env` is not used after this point; the other fields hold no reference to it.
-        let env = unsafe { ManuallyDrop::take(self.env.get_mut()) };
+        self.pool.sweep(0, true);
+        // SAFETY: `env` is not used after this point; the other fields hold no reference to
+        // it, the last kept read transaction having just ended.
+        let env = *unsafe { ManuallyDrop::take(self.env.get_mut()) };
         let closing = env.clone().prepare_for_closing();
         // The environment is closed when this returns, so that the registry can free the
         // directory's slot after it (an opener waiting on the slot then never meets heed's

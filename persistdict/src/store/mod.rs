@@ -37,6 +37,7 @@ mod files;
 mod lease;
 mod meta;
 mod open;
+mod pool;
 mod record;
 mod repair;
 mod slot;
