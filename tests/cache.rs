@@ -198,3 +198,54 @@ fn arc_values_are_handed_out_without_copying_the_value() {
     let plain: PersistDict<String, Vec<u8>> = PersistDict::open(dir.path()).unwrap();
     assert_eq!(plain.get("big").unwrap().map(|v| v.len()), Some(1 << 20));
 }
+
+/// A value that counts how often the calling thread copied one.
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Counted(Vec<u8>);
+
+thread_local! {
+    static COPIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        COPIES.set(COPIES.get() + 1);
+        Counted(self.0.clone())
+    }
+}
+
+#[test]
+fn get_with_hands_the_value_to_a_closure_without_copying_it_on_a_hit_or_a_miss() {
+    let dir = common::tempdir();
+    let writer: PersistDict<String, Counted> = PersistDict::open(dir.path()).unwrap();
+    writer.insert("v".into(), Counted(vec![1, 2, 3])).unwrap();
+    // Its own cache: the first read is a miss that decodes and caches the value.
+    let reader: PersistDict<String, Counted> = PersistDict::open(dir.path()).unwrap();
+    let before = COPIES.get();
+    assert_eq!(reader.get_with("v", |v| v.0.len()).unwrap(), Some(3));
+    assert_eq!(reader.get_with("v", |v| v.0[2]).unwrap(), Some(3));
+    assert_eq!(reader.get_with("none", |v| v.0.len()).unwrap(), None);
+    assert_eq!(writer.get_with("v", |v| v.0[0]).unwrap(), Some(1));
+    assert_eq!(COPIES.get(), before, "no value was copied");
+    let stats = reader.stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (1, 2), "{stats:?}");
+    // `get` hands out a copy of the cached value.
+    assert_eq!(reader.get("v").unwrap(), Some(Counted(vec![1, 2, 3])));
+    assert_eq!(COPIES.get(), before + 1);
+}
+
+#[test]
+fn get_with_may_use_the_dict_inside_its_closure() {
+    let dir = common::tempdir();
+    let d = open(dir.path(), 16);
+    d.insert("a".into(), "b".into()).unwrap();
+    d.insert("b".into(), "c".into()).unwrap();
+    let hops = d
+        .get_with("a", |next| {
+            d.insert("seen".into(), next.clone()).unwrap();
+            d.get(next.as_str()).unwrap()
+        })
+        .unwrap();
+    assert_eq!(hops, Some(Some("c".into())));
+    assert_eq!(d.get("seen").unwrap().as_deref(), Some("b"));
+}

@@ -343,6 +343,7 @@ impl<V> Cache<V> {
     }
 }
 
+#[cfg(test)]
 impl<V: Clone> Cache<V> {
     /// The cached value of `key`; see [`with`](Self::with).
     pub(crate) fn get(

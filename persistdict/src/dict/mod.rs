@@ -228,6 +228,38 @@ where
         }))
     }
 
+    /// `f` of the value of `key`, by reference, or `None`: what [`get`](Self::get) returns,
+    /// without its copy of the value. A cache hit runs `f` on the cached value itself, and a
+    /// value read from storage is cached after `f` has seen it, so a large value is never
+    /// copied. `f` runs while no lock is held: it may use the dict.
+    ///
+    /// ```
+    /// # fn main() -> persistdict::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let docs: persistdict::PersistDict<String, Vec<String>> =
+    ///     persistdict::PersistDict::open(dir.path().join("docs"))?;
+    /// docs.insert("a".into(), vec!["one".into(), "two".into()])?;
+    /// assert_eq!(docs.get_with("a", |words| words.len())?, Some(2));
+    /// assert_eq!(docs.get_with("b", |words| words.len())?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`get`](Self::get); `f` is not called then.
+    pub fn get_with<Q, T>(&self, key: &Q, f: impl FnOnce(&V) -> T) -> Result<Option<T>>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        self.keyed(self.with_key(key, |key| {
+            self.inner
+                .raw
+                .get_with(key, |key, bytes| self.decode_found(key, bytes), f)
+        }))
+    }
+
     /// Whether `key` has a value. Reads no value bytes, and is not an access.
     pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
     where

@@ -212,16 +212,36 @@ impl<V: Clone> RawDict<V> {
         key: &[u8],
         decode: impl FnOnce(&[u8], &[u8]) -> Result<Option<V>>,
     ) -> Result<Option<V>> {
+        self.get_with(key, decode, V::clone)
+    }
+
+    /// `f` of the value of `key`, by reference: the cached one, or else the one read and made
+    /// a `V` by `decode(key, stored bytes)`, which is then cached without a copy. Either way
+    /// an access.
+    pub(crate) fn get_with<T>(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8], &[u8]) -> Result<Option<V>>,
+        f: impl FnOnce(&V) -> T,
+    ) -> Result<Option<T>> {
         let store = &self.shared;
         // Nothing inherited across fork() is served, not even from the cache.
         store.alive()?;
         // The cache's own stamps, which only throttle access reports, use the coarse clock.
         let coarse = self.clock.coarse_ms();
-        if let Some((value, touch)) = self.cache.get(key, || store.last_txn_id(), coarse) {
+        // Given to the cache, and still here after a miss.
+        let mut f = Some(f);
+        let hit = self.cache.with(
+            key,
+            || store.last_txn_id(),
+            coarse,
+            |v| f.take().map(|f| f(v)),
+        );
+        if let Some((out, touch)) = hit {
             if touch && !self.read_only {
                 store.touch(key, self.now());
             }
-            return Ok(Some(value));
+            return Ok(out);
         }
         let now = self.now();
         let cutoff = self.cutoff(now);
@@ -234,13 +254,15 @@ impl<V: Clone> RawDict<V> {
             };
             Ok((value, id))
         })?;
-        if let Some(value) = &value {
-            self.cache.put_read(key, value.clone(), snapshot, coarse);
-            if !self.read_only {
-                store.touch(key, now);
-            }
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let out = f.take().map(|f| f(&value));
+        self.cache.put_read(key, value, snapshot, coarse);
+        if !self.read_only {
+            store.touch(key, now);
         }
-        Ok(value)
+        Ok(out)
     }
 
     /// Whether `key` has a value (one not past its expiry). Not an access.
