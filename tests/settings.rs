@@ -157,3 +157,21 @@ fn a_memoized_function_beside_a_durable_dict_on_its_path_stores_its_results() {
     assert!(counted_memo().dict().is_some(), "the memo store opened");
     assert_eq!(dict.get("mine").unwrap(), Some(1));
 }
+
+#[test]
+fn creating_a_dict_is_one_commit_whatever_its_settings() {
+    let dir = common::tempdir();
+    let plain: PersistDict<String, u8> = PersistDict::open(dir.path().join("plain")).unwrap();
+    let expiring: PersistDict<String, u8> = PersistDict::builder()
+        .expire_after(Some(std::time::Duration::from_secs(60)))
+        .name("named")
+        .open(dir.path().join("expiring"))
+        .unwrap();
+    for d in [&plain, &expiring] {
+        // LMDB counts commits from 0 in a new environment.
+        assert_eq!(d.stats().unwrap().last_txn_id, 1);
+    }
+    drop((plain, expiring));
+    let again: PersistDict<String, u8> = PersistDict::open(dir.path().join("plain")).unwrap();
+    assert_eq!(again.stats().unwrap().last_txn_id, 1, "reopening writes nothing");
+}
