@@ -173,5 +173,9 @@ fn creating_a_dict_is_one_commit_whatever_its_settings() {
     }
     drop((plain, expiring));
     let again: PersistDict<String, u8> = PersistDict::open(dir.path().join("plain")).unwrap();
-    assert_eq!(again.stats().unwrap().last_txn_id, 1, "reopening writes nothing");
+    assert_eq!(
+        again.stats().unwrap().last_txn_id,
+        1,
+        "reopening writes nothing"
+    );
 }

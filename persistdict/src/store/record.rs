@@ -88,6 +88,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record<'_>, Damage> {
     Ok(Record { header, key, value })
 }
 
+/// The sequence number of a record, if it has a header of this version: what
+/// [`decode`] would give as `header.seq`, for a scan that decodes only the records it wants.
+pub(crate) fn seq_of(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() >= HEADER_LEN && bytes[OFF_VERSION] == RECORD_VERSION)
+        .then(|| u64_at(bytes, OFF_SEQ))
+}
+
 /// Whether a record of a `key` and a `value` of these lengths, framed in a bucket, can be
 /// stored: a frame counts its record's length, and a record its key's, in 32 bits.
 pub(crate) fn fits_in_bucket(key: usize, value: usize) -> bool {

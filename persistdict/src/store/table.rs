@@ -1,7 +1,6 @@
 //! Records by encoded key, the insertion order beside them, and the key-order flag: every
 //! read and write of an entry, and the chunked scans that walks and checks are made of.
 
-use std::cmp;
 use std::ops::Bound;
 use std::sync::atomic::Ordering;
 
@@ -88,75 +87,82 @@ impl Store {
         }
     }
 
-    /// Hands `each(i, record)` the record of each `keys[i]`: what [`get`](Self::get) gives
-    /// for it. Not in the order of `keys`.
+    /// Hands `each(i, record)` the record of each `keys[i]`, whose sequence number in the
+    /// insertion order is `seqs[i]`: what [`get`](Self::get) gives for it. `seqs` is
+    /// ascending, as `order` lists them. Not in the order of `keys`.
     ///
-    /// Keys stored raw are found in one forward scan of `entries` from the smallest to the
-    /// largest of them, which reads neighbouring pages instead of descending the B-tree once
-    /// per key: keys inserted in key order (ids, timestamps) read like a plain scan. A scan
-    /// step costs about a sixteenth of a lookup, so when `entries` holds at most
-    /// [`SCAN_PER_KEY`] entries per key looked for, the scan may go through all of them;
-    /// otherwise it stops after meeting twice as many other entries as it looks for. What it
-    /// did not find is looked up key by key (as are hashed keys).
+    /// Keys stored raw are found in one forward scan of `entries` from the smallest of them,
+    /// which reads neighbouring pages instead of descending the B-tree once per key: keys
+    /// inserted in key order (ids, timestamps) read like a plain scan. A scanned record is
+    /// placed by its sequence number (found in `seqs` where it falls between the first and
+    /// the last: by its distance from the first where the numbers have no gaps, else by a
+    /// binary search), and is taken when its key is the one `order`
+    /// lists there; nothing is sorted, and only a match compares keys. A scan step costs about
+    /// a sixteenth of a lookup, so when `entries` holds at most [`SCAN_PER_KEY`] entries per
+    /// key looked for, the scan may go through all of them; otherwise it stops after meeting
+    /// twice as many other entries as it looks for. What it did not find is looked up key by
+    /// key (as are hashed keys, and keys whose record does not decode, so that the lookup
+    /// reports the damage).
     pub(crate) fn values_of<'t>(
         &self,
         txn: &'t heed::RoTxn<'_>,
         keys: &[&[u8]],
+        seqs: &[u64],
         mut each: impl FnMut(usize, Result<Option<Record<'t>>>),
     ) {
+        debug_assert!(keys.len() == seqs.len() && seqs.is_sorted());
         let mut found = vec![false; keys.len()];
-        let mut raw: Vec<usize> = (0..keys.len())
-            .filter(|&i| Slot::is_raw(keys[i], self.key_size_limit))
-            .collect();
-        // LMDB's default order is the bytes' lexicographic order, as `[u8]`'s. Keys inserted
-        // in key order come sorted already.
-        if !raw.is_sorted_by(|&a, &b| keys[a] <= keys[b]) {
-            raw.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
-        }
-        if let Some(&first) = raw.first() {
-            // No upper bound: the scan stops once it has passed the last wanted key, and an
-            // upper bound would cost a comparison per entry.
-            let range = (Bound::Included(keys[first]), Bound::Unbounded);
+        let raw = || {
+            keys.iter()
+                .filter(|key| Slot::is_raw(key, self.key_size_limit))
+        };
+        let (first, wanted) = (raw().min(), raw().count());
+        if let (Some(first), Some(&low), Some(&high)) = (first, seqs.first(), seqs.last()) {
+            // No upper bound: the scan stops once it has found every key, and an upper bound
+            // would cost a key comparison per entry.
+            let range = (Bound::Included(*first), Bound::Unbounded);
             // Not known: treated as too many to scan.
             let entries = self
                 .entries
                 .len(txn)
                 .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-            let budget = if entries <= SCAN_PER_KEY.saturating_mul(raw.len()) {
+            let budget = if entries <= SCAN_PER_KEY.saturating_mul(wanted) {
                 entries
             } else {
-                2 * raw.len()
+                2 * wanted
             };
+            // Sequence numbers have gaps only where entries were removed or a write took a
+            // number it did not use: without gaps, a number's place is its distance from
+            // the first.
+            let dense = high - low == seqs.len() as u64 - 1;
             let mut others = 0;
-            // `raw[next..]` are the keys the scan has not passed yet.
-            let mut next = 0;
+            let mut left = wanted;
             if let Ok(scan) = self.entries.range(txn, &range) {
-                'scan: for item in scan {
+                for item in scan {
                     let Ok((key, bytes)) = item else { break };
-                    while let Some(&i) = raw.get(next) {
-                        match keys[i].cmp(key) {
-                            // Not stored: left for the lookups below.
-                            cmp::Ordering::Less => next += 1,
-                            cmp::Ordering::Equal => {
-                                next += 1;
-                                found[i] = true;
-                                each(
-                                    i,
-                                    record::decode(bytes)
-                                        .map(Some)
-                                        .map_err(|reason| corrupt(key, reason)),
-                                );
-                                if next == raw.len() {
-                                    break 'scan;
-                                }
-                                continue 'scan;
+                    let place = record::seq_of(bytes)
+                        .filter(|seq| (low..=high).contains(seq))
+                        .and_then(|seq| {
+                            if dense {
+                                usize::try_from(seq - low).ok()
+                            } else {
+                                seqs.binary_search(&seq).ok()
                             }
-                            cmp::Ordering::Greater => break,
+                        })
+                        .filter(|&i| !found[i] && keys[i] == key)
+                        .and_then(|i| Some((i, record::decode(bytes).ok()?)));
+                    if let Some((i, record)) = place {
+                        found[i] = true;
+                        each(i, Ok(Some(record)));
+                        left -= 1;
+                        if left == 0 {
+                            break;
                         }
-                    }
-                    others += 1;
-                    if next == raw.len() || others > budget {
-                        break;
+                    } else {
+                        others += 1;
+                        if others > budget {
+                            break;
+                        }
                     }
                 }
             }

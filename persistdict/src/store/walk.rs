@@ -199,10 +199,12 @@ impl Walk {
         *by_key = false;
         *after_key = None;
         let mut spans = Vec::with_capacity(*size);
+        let mut seqs = Vec::with_capacity(*size);
         let n = store.order_chunk(txn, *after, *size, |seq, key| {
             let start = keys.len();
             keys.extend_from_slice(key);
             spans.push(start..keys.len());
+            seqs.push(seq);
             *after = Some(seq);
         })?;
         *done = n < *size;
@@ -212,9 +214,10 @@ impl Walk {
         }
         let encoded: Vec<&[u8]> = spans.iter().map(|span| &keys[span.clone()]).collect();
         // Values come in key order and go to their entry's place. `values_of` answers for
-        // every key; an entry left unanswered would be skipped.
+        // every key; an entry left unanswered would be skipped. `order` lists sequence
+        // numbers in ascending order, as `values_of` needs them.
         chunk.resize_with(spans.len(), || None);
-        store.values_of(txn, &encoded, |i, value| {
+        store.values_of(txn, &encoded, &seqs, |i, value| {
             chunk[i] = Some(match value {
                 Ok(Some(record)) => {
                     let start = vals.len();
