@@ -1,9 +1,10 @@
 //! Access times recorded by reads and not yet stored, and their flush.
 //!
 //! Each thread records in its own stripe (`stripe.rs`), so that readers don't wait for each
-//! other or move a lock's cache line between cores; a flush takes every stripe. A read appends its access to a short log; the log is merged into a map (encoded key ->
-//! latest access, ms) when it fills up and before the map is read. Appending writes to memory
-//! that was just written. A map insert is a lookup in a table as large as the set of keys
+//! other or move a lock's cache line between cores; a flush takes every stripe. A read
+//! appends its access to a short log; the log is merged into a map (encoded key -> latest
+//! access, ms) when it fills up and before the map is read. Appending writes to memory that
+//! was just written. A map insert is a lookup in a table as large as the set of keys
 //! read since the last flush: with 100,000 such keys it costs two cache misses, a fifth of an
 //! uncached read. Merging a whole log at once lets the processor overlap those misses.
 
