@@ -610,9 +610,22 @@ fn alternating_inserts() {
     );
 }
 
+/// Where criterion writes its reports. `cargo bench` runs a bench from its package's directory
+/// while criterion writes under the workspace's target directory, so a relative path would find
+/// nothing.
+fn criterion_dir() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Path::new(&target).join("criterion");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
+}
+
 /// The median of a benchmark, in nanoseconds, from criterion's report.
 fn median_ns(group: &str, function: &str) -> Option<f64> {
-    let path = Path::new("target/criterion")
+    let path = criterion_dir()
         .join(group)
         .join(function)
         .join("new/estimates.json");
@@ -727,13 +740,18 @@ fn table() {
     println!("| operation | persistdict | baseline | ratio | target |");
     println!("|---|---:|---:|---:|---|");
     for (label, group, ours, base, target) in rows {
-        if let (Some(a), Some(b)) = (median_ns(group, ours), median_ns(group, base)) {
-            println!(
+        match (median_ns(group, ours), median_ns(group, base)) {
+            (Some(a), Some(b)) => println!(
                 "| {label} | {} | {} ({base}) | {:.2} | {target} |",
                 show(a),
                 show(b),
                 a / b
-            );
+            ),
+            // A row that was filtered out or not yet run says so rather than vanishing.
+            _ => println!(
+                "| {label} | no estimate in {} | | | {target} |",
+                criterion_dir().display()
+            ),
         }
     }
 }
