@@ -133,11 +133,13 @@ impl Cycle<'_> {
 }
 
 /// The sides the reads compare, each holding the same `N` entries: raw heed, a dict without
-/// a cache, a dict whose cache holds every entry, and a dict without a cache whose keys were
-/// inserted in random order.
+/// a cache, the same with the default worker (whose ticks let threads keep their read
+/// transaction between reads), a dict whose cache holds every entry, and a dict without a
+/// cache whose keys were inserted in random order.
 struct ReadSides {
     raw: Raw,
     cold: Dict,
+    kept: Dict,
     warm: Dict,
     shuffled: Dict,
     _dir: tempfile::TempDir,
@@ -149,6 +151,12 @@ fn read_sides(keys: &[String]) -> ReadSides {
     raw.fill(N);
     let cold = dict(&dir.path().join("dict"), Durability::Eventual, 0);
     fill(&cold, N);
+    let kept: Dict = PersistDict::builder()
+        .durability(Durability::Eventual)
+        .cache_capacity(0)
+        .open(dir.path().join("kept"))
+        .unwrap();
+    fill(&kept, N);
     let warm = dict(&dir.path().join("warm"), Durability::Eventual, N as usize);
     fill(&warm, N);
     for k in keys {
@@ -165,6 +173,7 @@ fn read_sides(keys: &[String]) -> ReadSides {
     ReadSides {
         raw,
         cold,
+        kept,
         warm,
         shuffled,
         _dir: dir,
@@ -181,6 +190,9 @@ fn reads(c: &mut Criterion) {
     g.bench_function("raw heed", |b| b.iter(|| black_box(r.get(at.next()))));
     g.bench_function("dict, cache off", |b| {
         b.iter(|| black_box(cold.get(at.next()).unwrap()));
+    });
+    g.bench_function("dict, cache off, worker", |b| {
+        b.iter(|| black_box(sides.kept.get(at.next()).unwrap()));
     });
     g.bench_function("dict, cache hit", |b| {
         b.iter(|| black_box(warm.get(at.next()).unwrap()));
@@ -498,20 +510,23 @@ fn alternating() {
             get(k);
         }
     };
-    let [raw_ns, off, hit] = best_rounds(
+    let [raw_ns, off, kept, hit] = best_rounds(
         N,
         [
             &|| gets(&|k| drop(black_box(r.get(k)))),
             &|| gets(&|k| drop(black_box(cold.get(k).unwrap()))),
+            &|| gets(&|k| drop(black_box(sides.kept.get(k).unwrap()))),
             &|| gets(&|k| drop(black_box(warm.get(k).unwrap()))),
         ],
     );
     println!(
-        "get of {N} random keys: raw heed {}, dict cache off {} (ratio {:.2}), cache hit {} \
-         (ratio {:.2})",
+        "get of {N} random keys: raw heed {}, dict cache off {} (ratio {:.2}), cache off with \
+         the worker {} (ratio {:.2}), cache hit {} (ratio {:.2})",
         show(raw_ns),
         show(off),
         off / raw_ns,
+        show(kept),
+        kept / raw_ns,
         show(hit),
         hit / raw_ns,
     );
@@ -659,6 +674,13 @@ fn table() {
             "get, cache off",
             "get",
             "dict, cache off",
+            "raw heed",
+            "≤ 1.5×",
+        ),
+        (
+            "get, cache off, with the worker",
+            "get",
+            "dict, cache off, worker",
             "raw heed",
             "≤ 1.5×",
         ),
@@ -894,6 +916,9 @@ fn threads(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("dict, cache off", threads), |b| {
             run(b, &|k| drop(black_box(sides.cold.get(k).unwrap())));
         });
+        g.bench_function(BenchmarkId::new("dict, cache off, worker", threads), |b| {
+            run(b, &|k| drop(black_box(sides.kept.get(k).unwrap())));
+        });
         g.bench_function(BenchmarkId::new("dict, cache hit", threads), |b| {
             run(b, &|k| drop(black_box(sides.warm.get(k).unwrap())));
         });
@@ -914,7 +939,8 @@ where
 }
 
 /// A cache hit on a 64 KiB value: a `Vec<u8>` is copied out of the cache, an `Arc<Vec<u8>>`
-/// value is shared (a reference count); raw heed copies the bytes out of the map.
+/// value is shared (a reference count), `get_with` lends it; raw heed copies the bytes out of
+/// the map.
 fn large_values(c: &mut Criterion) {
     const SIZE: usize = 64 << 10;
     let dir = tempfile::tempdir().unwrap();
@@ -942,6 +968,9 @@ fn large_values(c: &mut Criterion) {
     });
     g.bench_function("dict Arc<Vec<u8>>, cache hit", |b| {
         b.iter(|| black_box(shared.get("big").unwrap()));
+    });
+    g.bench_function("dict Vec<u8>, get_with, cache hit", |b| {
+        b.iter(|| black_box(copied.get_with("big", Vec::len).unwrap()));
     });
     g.finish();
 }
