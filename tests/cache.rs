@@ -249,3 +249,109 @@ fn get_with_may_use_the_dict_inside_its_closure() {
     assert_eq!(hops, Some(Some("c".into())));
     assert_eq!(d.get("seen").unwrap().as_deref(), Some("b"));
 }
+
+/// Values the writer child inserts, one commit each, publishing each after `insert` returned.
+const PUBLISHED_WRITES: u64 = 20_000;
+
+/// The last value the writer child published (0 before the first).
+fn published(file: &std::fs::File) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = [0; 8];
+    match file.read_exact_at(&mut bytes, 0) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn cache_hits_from_several_threads_never_lag_behind_a_write_another_process_finished() {
+    let dir = common::tempdir();
+    let side = common::tempdir();
+    let signal = side.path().join("published");
+    std::fs::write(&signal, 0_u64.to_le_bytes()).unwrap();
+    // The default worker: readers keep their read transactions between reads, too.
+    let d: PersistDict<String, u64> = PersistDict::open(dir.path()).unwrap();
+    d.insert("counter".into(), 0).unwrap();
+    let file = std::fs::File::open(&signal).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (reads, stale) = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..3)
+            .map(|t| {
+                let (d, file, done) = (&d, &file, &done);
+                s.spawn(move || {
+                    let (mut reads, mut stale) = (0_u64, Vec::new());
+                    while !done.load(std::sync::atomic::Ordering::Acquire)
+                        && std::time::Instant::now() < deadline
+                    {
+                        let before = published(file);
+                        let seen = match t {
+                            0 => d.get("counter").unwrap(),
+                            1 => d.get_with("counter", |v| *v).unwrap(),
+                            _ => {
+                                d.get(&format!("k{}", before % 50)).unwrap();
+                                d.get("counter").unwrap()
+                            }
+                        }
+                        .unwrap_or(0);
+                        reads += 1;
+                        if seen < before {
+                            stale.push((seen, before));
+                        }
+                    }
+                    (reads, stale)
+                })
+            })
+            .collect();
+        let child = common::spawn_child(
+            "child_writes_and_publishes",
+            dir.path(),
+            &[("PERSISTDICT_TEST_SIGNAL", signal.display().to_string())],
+        );
+        common::finish_child(child);
+        done.store(true, std::sync::atomic::Ordering::Release);
+        readers.into_iter().map(|r| r.join().unwrap()).fold(
+            (0, Vec::new()),
+            |(n, mut all), (reads, stale)| {
+                all.extend(stale);
+                (n + reads, all)
+            },
+        )
+    });
+    assert!(
+        reads > 1_000,
+        "the readers ran alongside the writer: {reads}"
+    );
+    assert!(
+        stale.is_empty(),
+        "stale reads (seen, published before): {stale:?}"
+    );
+    assert_eq!(d.get("counter").unwrap(), Some(PUBLISHED_WRITES));
+    assert!(
+        d.stats().unwrap().hits > 0,
+        "reads were served by the cache"
+    );
+}
+
+#[test]
+#[ignore = "child process of cache_hits_from_several_threads_never_lag_behind_a_write_another_process_finished"]
+fn child_writes_and_publishes() {
+    use std::os::unix::fs::FileExt;
+    let Some(dir) = common::child_dir() else {
+        return;
+    };
+    let signal = std::env::var_os("PERSISTDICT_TEST_SIGNAL").unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(signal)
+        .unwrap();
+    let d: PersistDict<String, u64> = PersistDict::builder()
+        .durability(persistdict::Durability::Eventual)
+        .open(&dir)
+        .unwrap();
+    for i in 1..=PUBLISHED_WRITES {
+        d.insert("counter".into(), i).unwrap();
+        d.insert(format!("k{}", i % 50), i).unwrap();
+        file.write_all_at(&i.to_le_bytes(), 0).unwrap();
+    }
+}
